@@ -1,0 +1,60 @@
+import { createRemoteJWKSet, decodeProtectedHeader, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from "jose";
+import type { Config } from "../config.js";
+import { AuthError, toAuthError } from "./auth-error.js";
+import { readClaim, readRoles, requireId } from "./claims.js";
+import type { Identity } from "./identity.js";
+import { STREAM_TOKEN_AUDIENCE } from "./stream-token.js";
+
+const MAX_TOKEN_LENGTH = 16_384;
+
+export type AccessTokenVerifier = (token: string) => Promise<Identity>;
+
+/**
+ * Verifies identity-provider access tokens: HS256 with `JWT_SECRET`, RS256/ES256 from
+ * `JWKS_URL` (jose caches the set and refetches on an unknown `kid`, so key rotation works).
+ * The algorithm comes from our allow-list, never from the token alone.
+ */
+export function createAccessTokenVerifier(jwt: Config["jwt"]): AccessTokenVerifier {
+  const jwks: JWTVerifyGetKey | undefined =
+    jwt.jwksUrl === undefined
+      ? undefined
+      : createRemoteJWKSet(jwt.jwksUrl, { cooldownDuration: 30_000, cacheMaxAge: 600_000, timeoutDuration: 5_000 });
+  const common = {
+    requiredClaims: ["exp", "sub"],
+    ...(jwt.issuer === undefined ? {} : { issuer: jwt.issuer }),
+    ...(jwt.audience === undefined ? {} : { audience: jwt.audience }),
+  };
+
+  return async (token) => {
+    if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) throw new AuthError("malformed");
+    let alg: string | undefined;
+    try {
+      alg = decodeProtectedHeader(token).alg;
+    } catch {
+      throw new AuthError("malformed");
+    }
+    let payload: JWTPayload;
+    try {
+      if (alg === "HS256" && jwt.secret !== undefined) {
+        ({ payload } = await jwtVerify(token, jwt.secret, { ...common, algorithms: ["HS256"] }));
+      } else if ((alg === "RS256" || alg === "ES256") && jwks !== undefined) {
+        ({ payload } = await jwtVerify(token, jwks, { ...common, algorithms: ["RS256", "ES256"] }));
+      } else {
+        throw new AuthError("algorithm");
+      }
+    } catch (error) {
+      throw toAuthError(error);
+    }
+    const aud = payload.aud;
+    if (aud === STREAM_TOKEN_AUDIENCE || (Array.isArray(aud) && aud.includes(STREAM_TOKEN_AUDIENCE))) {
+      throw new AuthError("stream_token_as_access_token");
+    }
+    return {
+      userId: requireId(payload.sub, "sub"),
+      tenantId: requireId(readClaim(payload, jwt.tenantClaim), jwt.tenantClaim),
+      roles: readRoles(payload, jwt.rolesClaim),
+      via: "access",
+      exp: payload.exp as number,
+    };
+  };
+}

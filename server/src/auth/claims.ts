@@ -1,0 +1,28 @@
+import { idSchema } from "@circl-bff/shared";
+import type { JWTPayload } from "jose";
+import { AuthError } from "./auth-error.js";
+
+/** Reads a claim by dotted path (`app_metadata.tenant_id`); a literal key with dots wins. */
+export function readClaim(payload: JWTPayload, path: string): unknown {
+  if (Object.hasOwn(payload, path)) return payload[path];
+  let value: unknown = payload;
+  for (const part of path.split(".")) {
+    if (typeof value !== "object" || value === null || !Object.hasOwn(value, part)) return undefined;
+    value = (value as Record<string, unknown>)[part];
+  }
+  return value;
+}
+
+export function requireId(value: unknown, claim: string): string {
+  const candidate = typeof value === "number" && Number.isSafeInteger(value) ? String(value) : value;
+  const parsed = idSchema.safeParse(candidate);
+  if (!parsed.success) throw new AuthError(`claim_${claim === "sub" ? "sub" : "tenant"}`);
+  return parsed.data;
+}
+
+export function readRoles(payload: JWTPayload, path: string): string[] {
+  const value = readClaim(payload, path);
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw new AuthError("claim_roles");
+  return value.filter((role): role is string => typeof role === "string" && role.length <= 256).slice(0, 100);
+}

@@ -1,0 +1,53 @@
+import { randomUUID } from "node:crypto";
+import { jwtVerify, SignJWT } from "jose";
+import type { Config } from "../config.js";
+import { AuthError, toAuthError } from "./auth-error.js";
+import { requireId } from "./claims.js";
+import type { Identity } from "./identity.js";
+
+export const STREAM_TOKEN_AUDIENCE = "circl-bff:stream";
+const ISSUER = "circl-bff";
+
+/** The gateway's own short-lived tokens, the only tokens accepted in a URL. */
+export function createStreamTokens(options: Config["streamToken"]) {
+  return {
+    ttlS: options.ttlS,
+    async issue(identity: Identity): Promise<{ token: string; expiresIn: number }> {
+      const token = await new SignJWT({ tenantId: identity.tenantId, roles: [...identity.roles] })
+        .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+        .setSubject(identity.userId)
+        .setAudience(STREAM_TOKEN_AUDIENCE)
+        .setIssuer(ISSUER)
+        .setJti(randomUUID())
+        .setIssuedAt()
+        .setExpirationTime(`${options.ttlS}s`)
+        .sign(options.secret);
+      return { token, expiresIn: options.ttlS };
+    },
+    async verify(token: string): Promise<Identity> {
+      if (token.length === 0 || token.length > 4096) throw new AuthError("malformed");
+      try {
+        const { payload } = await jwtVerify(token, options.secret, {
+          algorithms: ["HS256"],
+          audience: STREAM_TOKEN_AUDIENCE,
+          issuer: ISSUER,
+          requiredClaims: ["exp", "sub"],
+        });
+        const roles = Array.isArray(payload.roles)
+          ? payload.roles.filter((role): role is string => typeof role === "string")
+          : [];
+        return {
+          userId: requireId(payload.sub, "sub"),
+          tenantId: requireId(payload.tenantId, "tenantId"),
+          roles,
+          via: "stream",
+          exp: payload.exp as number,
+        };
+      } catch (error) {
+        throw toAuthError(error);
+      }
+    },
+  };
+}
+
+export type StreamTokens = ReturnType<typeof createStreamTokens>;

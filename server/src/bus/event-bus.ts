@@ -1,0 +1,49 @@
+import type { StreamKey } from "@circl-bff/shared";
+
+/**
+ * A stream position: one sequence across all keys, plus the epoch of the bus that assigned it.
+ * The epoch exists so that a client resuming against a store that was lost or rebuilt (a new
+ * process for the in-process bus, a recreated JetStream stream) is told recovery is impossible
+ * instead of silently receiving nothing, or the wrong events, for the numbers it holds.
+ */
+export type Position = { readonly epoch: string; readonly seq: number };
+
+export type BusEvent = {
+  readonly seq: number;
+  readonly key: StreamKey;
+  readonly type: string;
+  readonly data: unknown;
+  readonly correlationId?: string;
+  readonly timestamp: string;
+};
+
+export type OutgoingEvent = { type: string; data: unknown; correlationId?: string };
+
+export type BusPublishResult = { status: "published" | "duplicate"; position: Position } | { status: "queued" };
+
+/** Why a backlog cannot be served; the client gets a `reset`. */
+export type Gap = { readonly gap: string };
+
+export type Unsubscribe = () => void;
+
+export interface EventBus {
+  /** The epoch of the positions this bus hands out now. */
+  readonly epoch: string;
+  /**
+   * The highest sequence already handed to live subscribers. Read synchronously right after
+   * `subscribe`, it splits history from live: every later event reaches the listener.
+   */
+  head(): number;
+  /** True while the bus can publish and deliver (drives `/ready`). */
+  isReady(): boolean;
+  publish(key: StreamKey, event: OutgoingEvent, opts?: { msgId?: string }): Promise<BusPublishResult>;
+  /** Live events of one key, in sequence order. */
+  subscribe(key: StreamKey, onEvent: (event: BusEvent) => void): Unsubscribe;
+  /** The events of `keys` with `after < seq <= upTo`, merged in sequence order, or a gap. */
+  readAfter(keys: readonly StreamKey[], after: number, upTo: number): Promise<AsyncIterable<BusEvent> | Gap>;
+  close(): Promise<void>;
+}
+
+export function isGap(value: unknown): value is Gap {
+  return typeof value === "object" && value !== null && "gap" in value;
+}

@@ -1,0 +1,190 @@
+import { randomBytes } from "node:crypto";
+import { z } from "zod";
+
+/** Everything the gateway reads from its environment, parsed once in `main.ts`. */
+export type Config = {
+  production: boolean;
+  port: number;
+  host: string;
+  logLevel: string;
+  jwt: {
+    /** HS256 key; set in development even when not configured (random per start). */
+    secret?: Uint8Array;
+    /** True when `secret` was generated for this process (only in development). */
+    secretGenerated: boolean;
+    jwksUrl?: URL;
+    issuer?: string;
+    audience?: string;
+    tenantClaim: string;
+    rolesClaim: string;
+  };
+  streamToken: { secret: Uint8Array; ttlS: number };
+  nats: { urls?: string[]; stream: string };
+  replayBufferSize: number;
+  upstream: { url?: URL; timeoutMs: number };
+  corsOrigins: string[];
+  rateLimit: { max: number; windowMs: number; ipMax: number; streamMax: number; redisUrl?: string };
+  sse: {
+    maxConnectionsPerUser: number;
+    heartbeatMs: number;
+    maxConnectionMs: number;
+    maxPendingBytes: number;
+  };
+  metricsToken?: string;
+};
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(problems.join("\n"));
+    this.name = "ConfigError";
+  }
+}
+
+const MIN_SECRET_BYTES = 32;
+const DEV_CORS_ORIGIN = "http://localhost:3000";
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === "" ? undefined : v.trim()));
+const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
+
+const envSchema = z.object({
+  NODE_ENV: optionalString,
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().default("0.0.0.0"),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  JWT_SECRET: optionalString,
+  JWKS_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  JWT_ISSUER: optionalString,
+  JWT_AUDIENCE: optionalString,
+  JWT_TENANT_CLAIM: z.string().min(1).default("tenantId"),
+  JWT_ROLES_CLAIM: z.string().min(1).default("roles"),
+  STREAM_TOKEN_SECRET: optionalString,
+  STREAM_TOKEN_TTL_S: int(300, 5),
+  NATS_URL: optionalString,
+  NATS_STREAM: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/)
+    .default("EVENTS"),
+  REPLAY_BUFFER_SIZE: int(1000, 1),
+  UPSTREAM_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  UPSTREAM_TIMEOUT_MS: int(10_000, 1),
+  CORS_ORIGINS: optionalString,
+  RATE_LIMIT_MAX: int(300, 1),
+  RATE_LIMIT_WINDOW_MS: int(60_000, 1),
+  RATE_LIMIT_IP_MAX: int(1200, 1),
+  RATE_LIMIT_STREAM_MAX: int(120, 1),
+  REDIS_URL: optionalString,
+  MAX_CONNECTIONS_PER_USER: int(10, 1),
+  SSE_HEARTBEAT_MS: int(15_000, 100),
+  SSE_MAX_CONNECTION_MS: int(3_600_000, 1000),
+  SSE_MAX_PENDING_BYTES: int(1_048_576, 1024),
+  METRICS_TOKEN: optionalString,
+});
+
+const encoder = new TextEncoder();
+
+/**
+ * Parses the environment. Development fills insecure defaults in (random secrets, a localhost
+ * CORS origin); production refuses them: every problem is collected, one line each.
+ */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => `${issue.path.join(".") || "environment"}: ${issue.message}`),
+    );
+  }
+  const e = parsed.data;
+  const production = e.NODE_ENV === "production";
+  const problems: string[] = [];
+
+  if (e.JWT_SECRET !== undefined && encoder.encode(e.JWT_SECRET).length < MIN_SECRET_BYTES) {
+    problems.push(`JWT_SECRET: must be at least ${MIN_SECRET_BYTES} bytes`);
+  }
+  if (production && e.JWT_SECRET === undefined && e.JWKS_URL === undefined) {
+    problems.push("JWT_SECRET or JWKS_URL: required in production (no key material to verify access tokens)");
+  }
+  if (e.STREAM_TOKEN_SECRET !== undefined && encoder.encode(e.STREAM_TOKEN_SECRET).length < MIN_SECRET_BYTES) {
+    problems.push(`STREAM_TOKEN_SECRET: must be at least ${MIN_SECRET_BYTES} bytes`);
+  }
+  if (production && e.STREAM_TOKEN_SECRET === undefined) {
+    problems.push("STREAM_TOKEN_SECRET: required in production");
+  }
+  if (production && e.JWT_SECRET !== undefined && e.JWT_SECRET === e.STREAM_TOKEN_SECRET) {
+    problems.push("STREAM_TOKEN_SECRET: must differ from JWT_SECRET");
+  }
+  const corsOrigins = (e.CORS_ORIGINS ?? (production ? "" : DEV_CORS_ORIGIN))
+    .split(",")
+    .map((o) => o.trim())
+    .filter((o) => o !== "");
+  if (production && corsOrigins.length === 0) {
+    problems.push("CORS_ORIGINS: required in production (comma-separated list of allowed origins)");
+  }
+  if (corsOrigins.includes("*")) {
+    problems.push("CORS_ORIGINS: '*' is not allowed (credentials are sent); list the origins");
+  }
+  for (const origin of corsOrigins) {
+    if (origin !== "*" && !/^https?:\/\/[^/\s]+$/.test(origin)) {
+      problems.push(`CORS_ORIGINS: '${origin}' is not an origin (scheme://host[:port], no path)`);
+    }
+  }
+  if (e.SSE_HEARTBEAT_MS >= e.SSE_MAX_CONNECTION_MS) {
+    problems.push("SSE_HEARTBEAT_MS: must be shorter than SSE_MAX_CONNECTION_MS");
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const generatedJwtSecret = e.JWT_SECRET === undefined && e.JWKS_URL === undefined;
+  return {
+    production,
+    port: e.PORT,
+    host: e.HOST,
+    logLevel: e.LOG_LEVEL,
+    jwt: {
+      secret:
+        e.JWT_SECRET !== undefined
+          ? encoder.encode(e.JWT_SECRET)
+          : generatedJwtSecret
+            ? randomBytes(MIN_SECRET_BYTES)
+            : undefined,
+      secretGenerated: generatedJwtSecret,
+      jwksUrl: e.JWKS_URL === undefined ? undefined : new URL(e.JWKS_URL),
+      issuer: e.JWT_ISSUER,
+      audience: e.JWT_AUDIENCE,
+      tenantClaim: e.JWT_TENANT_CLAIM,
+      rolesClaim: e.JWT_ROLES_CLAIM,
+    },
+    streamToken: {
+      secret:
+        e.STREAM_TOKEN_SECRET !== undefined ? encoder.encode(e.STREAM_TOKEN_SECRET) : randomBytes(MIN_SECRET_BYTES),
+      ttlS: e.STREAM_TOKEN_TTL_S,
+    },
+    nats: {
+      urls: e.NATS_URL?.split(",")
+        .map((u) => u.trim())
+        .filter((u) => u !== ""),
+      stream: e.NATS_STREAM,
+    },
+    replayBufferSize: e.REPLAY_BUFFER_SIZE,
+    upstream: {
+      url: e.UPSTREAM_URL === undefined ? undefined : new URL(e.UPSTREAM_URL),
+      timeoutMs: e.UPSTREAM_TIMEOUT_MS,
+    },
+    corsOrigins,
+    rateLimit: {
+      max: e.RATE_LIMIT_MAX,
+      windowMs: e.RATE_LIMIT_WINDOW_MS,
+      ipMax: e.RATE_LIMIT_IP_MAX,
+      streamMax: e.RATE_LIMIT_STREAM_MAX,
+      redisUrl: e.REDIS_URL,
+    },
+    sse: {
+      maxConnectionsPerUser: e.MAX_CONNECTIONS_PER_USER,
+      heartbeatMs: e.SSE_HEARTBEAT_MS,
+      maxConnectionMs: e.SSE_MAX_CONNECTION_MS,
+      maxPendingBytes: e.SSE_MAX_PENDING_BYTES,
+    },
+    metricsToken: e.METRICS_TOKEN,
+  };
+}

@@ -1,0 +1,53 @@
+import { SignJWT } from "jose";
+
+export const DEV_IDENTITY = { sub: "dev-user", tenantId: "dev-tenant", roles: ["admin"] } as const;
+
+/** An access token for local development, signed with the (random) dev `JWT_SECRET`. */
+export async function mintDevToken(
+  secret: Uint8Array,
+  claims: { sub: string; tenantClaim: string; tenantId: string; rolesClaim: string; roles: readonly string[] },
+  ttl = "24h",
+): Promise<string> {
+  return new SignJWT(nest({ [claims.tenantClaim]: claims.tenantId, [claims.rolesClaim]: [...claims.roles] }))
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setSubject(claims.sub)
+    .setIssuedAt()
+    .setExpirationTime(ttl)
+    .sign(secret);
+}
+
+/** `{"a.b": 1}` → `{a: {b: 1}}`, so dotted claim paths (`app_metadata.tenant_id`) work. */
+function nest(flat: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [path, value] of Object.entries(flat)) {
+    const parts = path.split(".");
+    let node = out;
+    for (const part of parts.slice(0, -1)) {
+      node[part] ??= {};
+      node = node[part] as Record<string, unknown>;
+    }
+    node[parts.at(-1) as string] = value;
+  }
+  return out;
+}
+
+export function devBanner(baseUrl: string, token: string): string {
+  return [
+    "",
+    "circl-bff is running in development mode (in-process bus, random secrets).",
+    `Demo page:  ${baseUrl}/`,
+    `Dev access token (user ${DEV_IDENTITY.sub}, tenant ${DEV_IDENTITY.tenantId}, roles admin, valid 24 h):`,
+    "",
+    `  export TOKEN=${token}`,
+    "",
+    "Open a stream:",
+    `  curl -N -H "Authorization: Bearer $TOKEN" ${baseUrl}/events/stream`,
+    "Publish an event to yourself:",
+    `  curl -X POST -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \\`,
+    `       -d '{"type":"hello","data":{"text":"hi"},"to":"me"}' ${baseUrl}/trpc/events.publish`,
+    "From a browser (EventSource takes a stream token in the URL):",
+    `  const { token } = await (await fetch('${baseUrl}/events/token', { method: 'POST', headers: { authorization: 'Bearer ${token.slice(0, 12)}…' } })).json();`,
+    `  new EventSource('${baseUrl}/events/stream?token=' + token).onmessage = (e) => console.log(e.data);`,
+    "",
+  ].join("\n");
+}

@@ -1,0 +1,35 @@
+import { timingSafeEqual } from "node:crypto";
+import type { FastifyInstance } from "fastify";
+import type { EventBus } from "../bus/event-bus.js";
+import type { Metrics } from "../metrics.js";
+import type { Hub } from "../stream/hub.js";
+import { sendError } from "./error-handler.js";
+
+function sameSecret(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** `/health`, `/ready`, `/metrics`. */
+export function registerOpsRoutes(
+  app: FastifyInstance,
+  deps: { bus: EventBus; busKind: string; hub: Hub; metrics: Metrics; metricsToken?: string },
+): void {
+  app.get("/health", async () => ({ status: "ok" }));
+
+  app.get("/ready", async (_request, reply) => {
+    const ready = deps.bus.isReady();
+    return reply
+      .code(ready ? 200 : 503)
+      .send({ status: ready ? "ready" : "unavailable", bus: deps.busKind, streams: deps.hub.connectionCount });
+  });
+
+  app.get("/metrics", async (request, reply) => {
+    if (deps.metricsToken !== undefined) {
+      const given = request.headers.authorization?.startsWith("Bearer ") ? request.headers.authorization.slice(7) : "";
+      if (!sameSecret(given, deps.metricsToken)) return sendError(reply, 401, "metrics require the metrics token");
+    }
+    return reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+  });
+}

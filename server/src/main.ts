@@ -1,0 +1,41 @@
+import closeWithGrace from "close-with-grace";
+import { buildApp } from "./app.js";
+import { type Config, ConfigError, loadConfig } from "./config.js";
+import { DEV_IDENTITY, devBanner, mintDevToken } from "./dev-token.js";
+
+function readConfig(): Config {
+  try {
+    return loadConfig(process.env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    for (const problem of error.problems) process.stderr.write(`config error: ${problem}\n`);
+    process.exit(1);
+  }
+}
+
+const config = readConfig();
+const devToken =
+  !config.production && config.jwt.secret !== undefined
+    ? await mintDevToken(config.jwt.secret, {
+        sub: DEV_IDENTITY.sub,
+        tenantClaim: config.jwt.tenantClaim,
+        tenantId: DEV_IDENTITY.tenantId,
+        rolesClaim: config.jwt.rolesClaim,
+        roles: DEV_IDENTITY.roles,
+      })
+    : undefined;
+
+const app = await buildApp(config, { devToken });
+
+closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+  if (err !== undefined) app.log.error({ err }, "shutting down after an error");
+  else app.log.info({ signal }, "shutting down");
+  await app.close();
+});
+
+await app.listen({ port: config.port, host: config.host });
+if (devToken !== undefined) {
+  const address = app.server.address();
+  const port = typeof address === "object" && address !== null ? address.port : config.port;
+  process.stdout.write(`${devBanner(`http://localhost:${port}`, devToken)}\n`);
+}

@@ -1,0 +1,62 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+
+/** The gateway's Prometheus metrics, one registry per app so tests can run several apps. */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  return {
+    registry,
+    sseConnectionsActive: new Gauge({
+      name: "sse_connections_active",
+      help: "Open event streams",
+      labelNames: ["transport"] as const,
+      registers,
+    }),
+    sseMessagesSent: new Counter({
+      name: "sse_messages_sent_total",
+      help: "Event frames handed to streams (events, resets)",
+      labelNames: ["transport"] as const,
+      registers,
+    }),
+    sseSlowConsumerDisconnects: new Counter({
+      name: "sse_slow_consumer_disconnects_total",
+      help: "Streams closed because their unsent bytes exceeded SSE_MAX_PENDING_BYTES",
+      labelNames: ["transport"] as const,
+      registers,
+    }),
+    streamResets: new Counter({
+      name: "stream_resets_total",
+      help: "Resume requests answered with a reset",
+      labelNames: ["reason"] as const,
+      registers,
+    }),
+    replayEvents: new Counter({
+      name: "replay_events_total",
+      help: "Events sent from history on resume",
+      labelNames: ["source"] as const,
+      registers,
+    }),
+    eventsPublished: new Counter({
+      name: "events_published_total",
+      help: "Publish calls by outcome",
+      labelNames: ["status"] as const,
+      registers,
+    }),
+    authFailures: new Counter({
+      name: "auth_failures_total",
+      help: "Rejected credentials by reason",
+      labelNames: ["reason"] as const,
+      registers,
+    }),
+    httpRequestDuration: new Histogram({
+      name: "http_request_duration_seconds",
+      help: "HTTP request duration (streams: until the response headers are sent)",
+      labelNames: ["method", "route", "status_code"] as const,
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,45 @@
+import { createHash } from "node:crypto";
+import type { PublishInput, PublishResult, StreamKey } from "@circl-bff/shared";
+import type { Identity } from "../auth/identity.js";
+import type { EventBus } from "../bus/event-bus.js";
+import { formatEventId } from "../bus/position.js";
+import type { Metrics } from "../metrics.js";
+
+export class ForbiddenError extends Error {
+  readonly statusCode = 403;
+}
+
+/**
+ * `Nats-Msg-Id` style de-duplication key: the same user's same idempotency key maps to the same
+ * id on every instance, and no other user's key can collide with it.
+ */
+export function idempotencyMsgId(tenantId: string, userId: string, idempotencyKey: string): string {
+  return createHash("sha256")
+    .update(JSON.stringify([tenantId, userId, idempotencyKey]))
+    .digest("base64url");
+}
+
+/** Client publishing (`events.publish`): roles, idempotency, correlation. */
+export function createEventPublisher(bus: EventBus, metrics: Metrics) {
+  return async (identity: Identity, input: PublishInput, requestId: string): Promise<PublishResult> => {
+    if (input.to === "tenant" && !identity.roles.includes("admin")) {
+      throw new ForbiddenError("publishing to the tenant requires the admin role");
+    }
+    const key: StreamKey =
+      input.to === "me" ? { tenant: identity.tenantId, user: identity.userId } : { tenant: identity.tenantId };
+    const msgId =
+      input.idempotencyKey === undefined
+        ? undefined
+        : idempotencyMsgId(identity.tenantId, identity.userId, input.idempotencyKey);
+    const result = await bus.publish(
+      key,
+      { type: input.type, data: input.data ?? null, correlationId: input.correlationId ?? requestId },
+      msgId === undefined ? undefined : { msgId },
+    );
+    metrics.eventsPublished.labels(result.status).inc();
+    if (result.status === "queued") return { requestId, status: "queued" };
+    return { requestId, status: result.status, id: formatEventId(result.position.epoch, result.position.seq) };
+  };
+}
+
+export type EventPublisher = ReturnType<typeof createEventPublisher>;

@@ -1,0 +1,221 @@
+import { keyId, type StreamKey } from "@circl-bff/shared";
+import type { BusEvent, EventBus, Unsubscribe } from "../bus/event-bus.js";
+import { isGap } from "../bus/event-bus.js";
+import { parseEventId } from "../bus/position.js";
+import { mergeBySeq, ReplayBuffer } from "../bus/replay-buffer.js";
+import type { Metrics } from "../metrics.js";
+import { type StreamEvent, toResetEvent, toStreamEvent } from "./stream-event.js";
+import { StreamSession } from "./stream-session.js";
+import type { StreamSink } from "./stream-sink.js";
+
+export type HubOptions = {
+  replayBufferSize: number;
+  maxPendingBytes: number;
+  /** A stream is ended after this long (the client reconnects and resumes). */
+  maxConnectionMs: number;
+  /** Period of the shared timer that drives heartbeats, maximum duration and token expiry. */
+  tickMs: number;
+  /** How long a key's topic (bus subscription and replay buffer) outlives its last stream. */
+  lingerMs: number;
+  now?: () => number;
+  onError?: (error: unknown) => void;
+};
+
+export type OpenRequest = {
+  tenantId: string;
+  userId: string;
+  lastEventId?: string;
+  types?: readonly string[];
+  /** When the credential that opened the stream expires (epoch ms); the stream ends then. */
+  expiresAt?: number;
+  sink: StreamSink;
+};
+
+type Topic = {
+  readonly key: StreamKey;
+  readonly buffer: ReplayBuffer<StreamEvent>;
+  readonly sessions: Set<StreamSession>;
+  readonly unsubscribe: Unsubscribe;
+  /** Since when no stream uses it (a reconnect within `lingerMs` still finds its buffer). */
+  idleSince?: number;
+};
+
+type Plan =
+  | { resumed: true; history: Iterable<StreamEvent> | AsyncIterable<BusEvent> }
+  | { resumed: false; reset?: string };
+
+/**
+ * The fan-out hub, written once for both transports. One bus subscription per key however many
+ * connections share it; each event is enveloped and serialised once and handed to all of them.
+ */
+export class Hub {
+  private readonly topics = new Map<string, Topic>();
+  private readonly sessions = new Set<StreamSession>();
+  private readonly timer: NodeJS.Timeout;
+  private readonly now: () => number;
+  private readonly sent;
+
+  constructor(
+    private readonly bus: EventBus,
+    private readonly options: HubOptions,
+    private readonly metrics: Metrics,
+  ) {
+    this.now = options.now ?? Date.now;
+    this.sent = { raw: metrics.sseMessagesSent.labels("raw"), trpc: metrics.sseMessagesSent.labels("trpc") };
+    this.timer = setInterval(() => this.tick(), options.tickMs);
+    this.timer.unref();
+  }
+
+  get connectionCount(): number {
+    return this.sessions.size;
+  }
+
+  get topicCount(): number {
+    return this.topics.size;
+  }
+
+  /**
+   * Attaches a stream to the user's personal key and tenant broadcast key, then (in the
+   * background, `session.ready`) replays what it missed or sends a `reset`, then goes live.
+   */
+  open(request: OpenRequest): StreamSession {
+    const { sink } = request;
+    const transport = sink.transport;
+    const keys: StreamKey[] = [{ tenant: request.tenantId, user: request.userId }, { tenant: request.tenantId }];
+    const now = this.now();
+    const maxDurationAt = now + this.options.maxConnectionMs;
+    const expiresAt = request.expiresAt ?? Number.POSITIVE_INFINITY;
+    const session: StreamSession = new StreamSession(
+      sink,
+      request.types === undefined ? undefined : new Set(request.types),
+      this.options.maxPendingBytes,
+      Math.min(maxDurationAt, expiresAt),
+      expiresAt < maxDurationAt ? "token-expired" : "max-duration",
+      {
+        onSent: () => this.sent[transport].inc(),
+        onSlowConsumer: () => this.metrics.sseSlowConsumerDisconnects.labels(transport).inc(),
+        onClose: (closed) => this.detach(closed, keys),
+      },
+    );
+    // Attach first, then read the head in the same tick: every event after `head` reaches the
+    // session live, everything up to it is history.
+    const topics = keys.map((key) => this.topicFor(key));
+    for (const topic of topics) topic.sessions.add(session);
+    this.sessions.add(session);
+    this.metrics.sseConnectionsActive.labels(transport).inc();
+    const epoch = this.bus.epoch;
+    const head = this.bus.head();
+    session.ready = this.catchUp(session, request, epoch, head, topics, keys).catch((error: unknown) => {
+      this.options.onError?.(error);
+      session.end("shutdown");
+    });
+    return session;
+  }
+
+  private async catchUp(
+    session: StreamSession,
+    request: OpenRequest,
+    epoch: string,
+    head: number,
+    topics: readonly Topic[],
+    keys: readonly StreamKey[],
+  ): Promise<void> {
+    const plan = await this.plan(request.lastEventId, epoch, head, topics, keys);
+    if (session.isClosed) return;
+    session.sink.start(plan.resumed);
+    if (!plan.resumed && plan.reset !== undefined) {
+      this.metrics.streamResets.labels(plan.reset).inc();
+      const requested = (request.lastEventId ?? "").slice(0, 128);
+      await session.replay(toResetEvent(epoch, head, keys[0] as StreamKey, plan.reset, requested, this.now()));
+    }
+    if (plan.resumed) {
+      for await (const item of plan.history) {
+        if (session.isClosed) return;
+        await session.replay("frame" in item ? item : toStreamEvent(epoch, item));
+      }
+    }
+    session.goLive();
+  }
+
+  /** Ends every stream (graceful shutdown: clients reconnect to another instance). */
+  close(): void {
+    clearInterval(this.timer);
+    for (const session of [...this.sessions]) session.end("shutdown");
+    for (const topic of this.topics.values()) topic.unsubscribe();
+    this.topics.clear();
+  }
+
+  private async plan(
+    lastEventId: string | undefined,
+    epoch: string,
+    head: number,
+    topics: readonly Topic[],
+    keys: readonly StreamKey[],
+  ): Promise<Plan> {
+    if (lastEventId === undefined) return { resumed: false };
+    const position = parseEventId(lastEventId);
+    if (position === undefined) return { resumed: false, reset: "unknown-id" };
+    if (position.epoch !== epoch) return { resumed: false, reset: "epoch-changed" };
+    if (position.seq > head) return { resumed: false, reset: "unknown-id" };
+    if (position.seq === head) return { resumed: true, history: [] };
+    if (topics.every((topic) => topic.buffer.completeAfter <= position.seq)) {
+      const history = mergeBySeq(topics.map((topic) => topic.buffer.slice(position.seq, head)));
+      this.metrics.replayEvents.labels("buffer").inc(history.length);
+      return { resumed: true, history };
+    }
+    const backlog = await this.bus.readAfter(keys, position.seq, head);
+    if (isGap(backlog)) return { resumed: false, reset: "position-expired" };
+    return { resumed: true, history: this.countReplayed(backlog) };
+  }
+
+  private async *countReplayed(events: AsyncIterable<BusEvent>): AsyncIterable<BusEvent> {
+    const counter = this.metrics.replayEvents.labels("bus");
+    for await (const event of events) {
+      counter.inc();
+      yield event;
+    }
+  }
+
+  private topicFor(key: StreamKey): Topic {
+    const id = keyId(key);
+    const existing = this.topics.get(id);
+    if (existing !== undefined) {
+      existing.idleSince = undefined;
+      return existing;
+    }
+    const sessions = new Set<StreamSession>();
+    // The buffer knows nothing before this moment; resuming from earlier goes to the bus.
+    const buffer = new ReplayBuffer<StreamEvent>(this.options.replayBufferSize, this.bus.head());
+    const unsubscribe = this.bus.subscribe(key, (busEvent) => {
+      const event = toStreamEvent(this.bus.epoch, busEvent);
+      buffer.push(event);
+      for (const session of sessions) session.push(event);
+    });
+    const topic: Topic = { key, buffer, sessions, unsubscribe };
+    this.topics.set(id, topic);
+    return topic;
+  }
+
+  private detach(session: StreamSession, keys: readonly StreamKey[]): void {
+    if (!this.sessions.delete(session)) return;
+    this.metrics.sseConnectionsActive.labels(session.sink.transport).dec();
+    for (const key of keys) {
+      const id = keyId(key);
+      const topic = this.topics.get(id);
+      if (topic === undefined) continue;
+      topic.sessions.delete(session);
+      if (topic.sessions.size === 0) topic.idleSince = this.now();
+    }
+  }
+
+  private tick(): void {
+    const now = this.now();
+    for (const session of this.sessions) session.tick(now);
+    for (const [id, topic] of this.topics) {
+      if (topic.idleSince !== undefined && now - topic.idleSince >= this.options.lingerMs) {
+        topic.unsubscribe();
+        this.topics.delete(id);
+      }
+    }
+  }
+}

@@ -1,0 +1,45 @@
+import type { EventEnvelope, ResetEventData, StreamKey } from "@circl-bff/shared";
+import type { BusEvent } from "../bus/event-bus.js";
+import { formatEventId } from "../bus/position.js";
+import { eventFrame } from "./sse-frame.js";
+
+/** One event as every stream needs it: built and serialised once, shared by all connections. */
+export type StreamEvent = {
+  readonly seq: number;
+  readonly envelope: EventEnvelope;
+  readonly frame: Buffer;
+};
+
+export function toStreamEvent(epoch: string, event: BusEvent): StreamEvent {
+  const envelope: EventEnvelope = {
+    id: formatEventId(epoch, event.seq),
+    type: event.type,
+    data: event.data,
+    tenantId: event.key.tenant,
+    ...(event.key.user === undefined ? {} : { userId: event.key.user }),
+    timestamp: event.timestamp,
+    ...(event.correlationId === undefined ? {} : { correlationId: event.correlationId }),
+  };
+  return { seq: event.seq, envelope, frame: eventFrame(envelope.id, envelope.type, JSON.stringify(envelope)) };
+}
+
+/** The `reset` envelope: its id is the head, so a reconnect right after it resumes cleanly. */
+export function toResetEvent(
+  epoch: string,
+  head: number,
+  key: StreamKey,
+  reason: string,
+  requestedId: string,
+  now: number,
+): StreamEvent {
+  const data: ResetEventData = { reason, lastEventId: requestedId };
+  const envelope: EventEnvelope = {
+    id: formatEventId(epoch, head),
+    type: "reset",
+    data,
+    tenantId: key.tenant,
+    ...(key.user === undefined ? {} : { userId: key.user }),
+    timestamp: new Date(now).toISOString(),
+  };
+  return { seq: head, envelope, frame: eventFrame(envelope.id, envelope.type, JSON.stringify(envelope)) };
+}

@@ -1,0 +1,104 @@
+import type { StreamEvent } from "./stream-event.js";
+import type { EndReason, StreamSink } from "./stream-sink.js";
+
+/**
+ * One client's view of its two keys. Live events that arrive while history is being replayed
+ * are queued, then sent after it, skipping what history already covered: nothing is lost
+ * between attach and backfill, nothing is sent twice.
+ */
+export class StreamSession {
+  private catchingUp = true;
+  private pending: StreamEvent[] = [];
+  private pendingSize = 0;
+  private lastSeq = -1;
+  private closed = false;
+  /** Settles when history has been replayed and the session is live (or closed). */
+  ready: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly sink: StreamSink,
+    private readonly types: ReadonlySet<string> | undefined,
+    private readonly maxPendingBytes: number,
+    /** Epoch ms after which the stream ends (maximum duration or credential expiry). */
+    private readonly deadline: number,
+    private readonly deadlineReason: EndReason,
+    private readonly hooks: {
+      onSent: () => void;
+      onSlowConsumer: () => void;
+      onClose: (session: StreamSession) => void;
+    },
+  ) {}
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Live event from a topic. */
+  push(event: StreamEvent): void {
+    if (this.closed) return;
+    if (this.catchingUp) {
+      this.pending.push(event);
+      this.pendingSize += event.frame.length;
+      if (this.pendingSize > this.maxPendingBytes) this.overflow();
+      return;
+    }
+    this.send(event);
+  }
+
+  /** History (or a reset) during catch-up; waits while the client is not reading. */
+  async replay(event: StreamEvent): Promise<void> {
+    this.send(event);
+    if (!this.closed && this.sink.pendingBytes() > this.maxPendingBytes / 2) await this.sink.waitForRoom();
+  }
+
+  /** Ends catch-up: queued live events after the last replayed one, then direct delivery. */
+  goLive(): void {
+    const queued = this.pending;
+    this.pending = [];
+    this.pendingSize = 0;
+    for (const event of queued) {
+      if (this.closed) return;
+      this.send(event);
+    }
+    this.catchingUp = false;
+  }
+
+  /** The hub's shared timer: deadline, then the sink's heartbeat. */
+  tick(now: number): void {
+    if (this.closed) return;
+    if (now >= this.deadline) {
+      this.end(this.deadlineReason);
+      return;
+    }
+    this.sink.tick?.(now);
+  }
+
+  /** Server-side end (shutdown, slow consumer, max duration). */
+  end(reason: EndReason): void {
+    if (this.closed) return;
+    this.sink.end(reason);
+    this.close();
+  }
+
+  /** The client went away or the stream ended: detach from everything. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.pending = [];
+    this.hooks.onClose(this);
+  }
+
+  private send(event: StreamEvent): void {
+    if (this.closed || event.seq <= this.lastSeq) return;
+    this.lastSeq = event.seq;
+    if (this.types !== undefined && event.envelope.type !== "reset" && !this.types.has(event.envelope.type)) return;
+    this.sink.deliver(event);
+    this.hooks.onSent();
+    if (this.sink.pendingBytes() > this.maxPendingBytes) this.overflow();
+  }
+
+  private overflow(): void {
+    this.hooks.onSlowConsumer();
+    this.end("slow-consumer");
+  }
+}
