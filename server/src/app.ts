@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import cors from "@fastify/cors";
-import Fastify from "fastify";
+import Fastify, { type FastifyInstance } from "fastify";
 import type { DestinationStream } from "pino";
 import { createAccessTokenVerifier } from "./auth/access-token.js";
 import { createAuthenticator } from "./auth/authenticator.js";
@@ -14,7 +14,7 @@ import { registerOpsRoutes } from "./http/ops-routes.js";
 import { registerStreamRoute } from "./http/stream-route.js";
 import { registerTokenRoute } from "./http/token-route.js";
 import { loggerOptions } from "./logger.js";
-import { createMetrics } from "./metrics.js";
+import { createMetrics, type Metrics } from "./metrics.js";
 import { ConnectionLimiter } from "./stream/connection-limiter.js";
 import { createEventPublisher } from "./stream/event-publisher.js";
 import { Hub } from "./stream/hub.js";
@@ -33,12 +33,12 @@ export type AppDeps = {
   devToken?: string;
 };
 
-export type App = Awaited<ReturnType<typeof buildApp>>;
+export type App = FastifyInstance & { hub: Hub; bus: EventBus; metrics: Metrics };
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** Builds the gateway from a parsed config; `main.ts` listens, tests call this directly. */
-export async function buildApp(config: Config, deps: AppDeps = {}) {
+export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App> {
   const now = deps.now ?? Date.now;
   const app = Fastify({
     logger: loggerOptions(config.logLevel, deps.logStream),
@@ -117,5 +117,5 @@ export async function buildApp(config: Config, deps: AppDeps = {}) {
   });
   registerDemoRoutes(app, { devToken: config.production ? undefined : deps.devToken });
 
-  return Object.assign(app, { hub, bus, metrics });
+  return Object.assign(app as FastifyInstance, { hub, bus, metrics });
 }

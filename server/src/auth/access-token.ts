@@ -9,16 +9,33 @@ const MAX_TOKEN_LENGTH = 16_384;
 
 export type AccessTokenVerifier = (token: string) => Promise<Identity>;
 
+export type AccessTokenVerifierOptions = {
+  /**
+   * Minimum time between two JWKS fetches triggered by an unknown `kid` (jose's cooldown); bounds
+   * the load tokens with made-up key ids can put on the identity provider. Default 30 s.
+   */
+  jwksCooldownMs?: number;
+  /** How long a fetched JWKS is used before it is fetched again. Default 10 min. */
+  jwksCacheMaxAgeMs?: number;
+};
+
 /**
  * Verifies identity-provider access tokens: HS256 with `JWT_SECRET`, RS256/ES256 from
  * `JWKS_URL` (jose caches the set and refetches on an unknown `kid`, so key rotation works).
  * The algorithm comes from our allow-list, never from the token alone.
  */
-export function createAccessTokenVerifier(jwt: Config["jwt"]): AccessTokenVerifier {
+export function createAccessTokenVerifier(
+  jwt: Config["jwt"],
+  options: AccessTokenVerifierOptions = {},
+): AccessTokenVerifier {
   const jwks: JWTVerifyGetKey | undefined =
     jwt.jwksUrl === undefined
       ? undefined
-      : createRemoteJWKSet(jwt.jwksUrl, { cooldownDuration: 30_000, cacheMaxAge: 600_000, timeoutDuration: 5_000 });
+      : createRemoteJWKSet(jwt.jwksUrl, {
+          cooldownDuration: options.jwksCooldownMs ?? 30_000,
+          cacheMaxAge: options.jwksCacheMaxAgeMs ?? 600_000,
+          timeoutDuration: 5_000,
+        });
   const common = {
     requiredClaims: ["exp", "sub"],
     ...(jwt.issuer === undefined ? {} : { issuer: jwt.issuer }),

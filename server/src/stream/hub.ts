@@ -63,7 +63,6 @@ export class Hub {
     this.now = options.now ?? Date.now;
     this.sent = { raw: metrics.sseMessagesSent.labels("raw"), trpc: metrics.sseMessagesSent.labels("trpc") };
     this.timer = setInterval(() => this.tick(), options.tickMs);
-    this.timer.unref();
   }
 
   get connectionCount(): number {

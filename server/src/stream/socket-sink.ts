@@ -1,4 +1,3 @@
-import { once } from "node:events";
 import type { ServerResponse } from "node:http";
 import { anonymousEventFrame, pingFrame, retryFrame } from "./sse-frame.js";
 import type { StreamEvent } from "./stream-event.js";
@@ -29,9 +28,18 @@ export class SocketSink implements StreamSink {
     return this.res.writableLength;
   }
 
-  async waitForRoom(): Promise<void> {
-    if (!this.res.writableNeedDrain || this.res.destroyed) return;
-    await Promise.race([once(this.res, "drain"), once(this.res, "close")]);
+  waitForRoom(): Promise<void> {
+    const res = this.res;
+    if (!res.writableNeedDrain || res.destroyed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        res.off("drain", done);
+        res.off("close", done);
+        resolve();
+      };
+      res.on("drain", done);
+      res.on("close", done);
+    });
   }
 
   end(reason: EndReason): void {
