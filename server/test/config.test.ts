@@ -1,0 +1,251 @@
+import { describe, expect, it } from "vitest";
+import { type Config, ConfigError, loadConfig } from "../src/config.js";
+
+const SECRET_A = "a".repeat(32);
+const SECRET_B = "b".repeat(40);
+const PRODUCTION = {
+  NODE_ENV: "production",
+  JWT_SECRET: SECRET_A,
+  STREAM_TOKEN_SECRET: SECRET_B,
+  CORS_ORIGINS: "https://app.example.com",
+};
+
+/** The problem lines of the ConfigError `loadConfig(env)` throws; fails if it does not throw one. */
+function problems(env: Record<string, string | undefined>): string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    const configError = error as ConfigError;
+    expect(configError.name).toBe("ConfigError");
+    expect(configError.message).toBe(configError.problems.join("\n"));
+    return configError.problems;
+  }
+  throw new Error(`loadConfig accepted ${JSON.stringify(env)}`);
+}
+
+describe("loadConfig in development", () => {
+  it("fills in every default of the contract", () => {
+    const config = loadConfig({});
+    expect(config).toEqual({
+      production: false,
+      port: 3000,
+      host: "0.0.0.0",
+      logLevel: "info",
+      jwt: {
+        secret: expect.any(Uint8Array),
+        secretGenerated: true,
+        jwksUrl: undefined,
+        issuer: undefined,
+        audience: undefined,
+        tenantClaim: "tenantId",
+        rolesClaim: "roles",
+      },
+      streamToken: { secret: expect.any(Uint8Array), ttlS: 300 },
+      nats: { urls: undefined, stream: "EVENTS" },
+      replayBufferSize: 1000,
+      upstream: { url: undefined, timeoutMs: 10_000 },
+      corsOrigins: ["http://localhost:3000"],
+      rateLimit: { max: 300, windowMs: 60_000, ipMax: 1200, streamMax: 120, redisUrl: undefined },
+      sse: { maxConnectionsPerUser: 10, heartbeatMs: 15_000, maxConnectionMs: 3_600_000, maxPendingBytes: 1_048_576 },
+      metricsToken: undefined,
+    } satisfies Config);
+  });
+
+  it("generates random 32-byte secrets, different per start and from each other", () => {
+    const a = loadConfig({});
+    const b = loadConfig({});
+    const secrets = [a.jwt.secret, a.streamToken.secret, b.jwt.secret, b.streamToken.secret].map((s) =>
+      Buffer.from(s as Uint8Array).toString("hex"),
+    );
+    for (const secret of secrets) expect(secret).toHaveLength(64);
+    expect(new Set(secrets).size).toBe(4);
+  });
+
+  it("treats blank values as unset", () => {
+    const config = loadConfig({ JWT_SECRET: "  ", STREAM_TOKEN_SECRET: "", CORS_ORIGINS: " ", JWKS_URL: "" });
+    expect(config.jwt.secretGenerated).toBe(true);
+    expect(config.jwt.secret).toHaveLength(32);
+    expect(config.corsOrigins).toEqual(["http://localhost:3000"]);
+    expect(config.jwt.jwksUrl).toBeUndefined();
+  });
+
+  it("does not generate an HS256 secret when only JWKS_URL is set", () => {
+    const config = loadConfig({ JWKS_URL: "https://idp.example.com/.well-known/jwks.json" });
+    expect(config.jwt.secret).toBeUndefined();
+    expect(config.jwt.secretGenerated).toBe(false);
+    expect(config.jwt.jwksUrl?.href).toBe("https://idp.example.com/.well-known/jwks.json");
+  });
+
+  it("reads every variable", () => {
+    const config = loadConfig({
+      PORT: "8080",
+      HOST: "127.0.0.1",
+      LOG_LEVEL: "debug",
+      JWT_SECRET: SECRET_A,
+      JWKS_URL: "https://idp.example.com/jwks",
+      JWT_ISSUER: "https://idp.example.com/",
+      JWT_AUDIENCE: "api",
+      JWT_TENANT_CLAIM: "app_metadata.tenant_id",
+      JWT_ROLES_CLAIM: "realm_access.roles",
+      STREAM_TOKEN_SECRET: SECRET_B,
+      STREAM_TOKEN_TTL_S: "60",
+      NATS_URL: "nats://a:4222, nats://b:4222,",
+      NATS_STREAM: "MY_EVENTS",
+      REPLAY_BUFFER_SIZE: "50",
+      UPSTREAM_URL: "http://upstream.internal:8080/",
+      UPSTREAM_TIMEOUT_MS: "2500",
+      CORS_ORIGINS: "https://a.example.com, http://localhost:5173",
+      RATE_LIMIT_MAX: "10",
+      RATE_LIMIT_WINDOW_MS: "1000",
+      RATE_LIMIT_IP_MAX: "20",
+      RATE_LIMIT_STREAM_MAX: "5",
+      REDIS_URL: "redis://redis:6379",
+      MAX_CONNECTIONS_PER_USER: "3",
+      SSE_HEARTBEAT_MS: "500",
+      SSE_MAX_CONNECTION_MS: "60000",
+      SSE_MAX_PENDING_BYTES: "4096",
+      METRICS_TOKEN: "metrics-secret",
+    });
+    expect(config).toEqual({
+      production: false,
+      port: 8080,
+      host: "127.0.0.1",
+      logLevel: "debug",
+      jwt: {
+        secret: new TextEncoder().encode(SECRET_A),
+        secretGenerated: false,
+        jwksUrl: new URL("https://idp.example.com/jwks"),
+        issuer: "https://idp.example.com/",
+        audience: "api",
+        tenantClaim: "app_metadata.tenant_id",
+        rolesClaim: "realm_access.roles",
+      },
+      streamToken: { secret: new TextEncoder().encode(SECRET_B), ttlS: 60 },
+      nats: { urls: ["nats://a:4222", "nats://b:4222"], stream: "MY_EVENTS" },
+      replayBufferSize: 50,
+      upstream: { url: new URL("http://upstream.internal:8080/"), timeoutMs: 2500 },
+      corsOrigins: ["https://a.example.com", "http://localhost:5173"],
+      rateLimit: { max: 10, windowMs: 1000, ipMax: 20, streamMax: 5, redisUrl: "redis://redis:6379" },
+      sse: { maxConnectionsPerUser: 3, heartbeatMs: 500, maxConnectionMs: 60_000, maxPendingBytes: 4096 },
+      metricsToken: "metrics-secret",
+    } satisfies Config);
+  });
+
+  it("allows the same secret for both token kinds in development only", () => {
+    expect(loadConfig({ JWT_SECRET: SECRET_A, STREAM_TOKEN_SECRET: SECRET_A }).production).toBe(false);
+    expect(problems({ ...PRODUCTION, STREAM_TOKEN_SECRET: SECRET_A })).toEqual([
+      "STREAM_TOKEN_SECRET: must differ from JWT_SECRET",
+    ]);
+  });
+});
+
+describe("loadConfig in production", () => {
+  it("accepts a complete configuration and generates nothing", () => {
+    const config = loadConfig(PRODUCTION);
+    expect(config.production).toBe(true);
+    expect(config.jwt.secretGenerated).toBe(false);
+    expect(Buffer.from(config.jwt.secret as Uint8Array).toString()).toBe(SECRET_A);
+    expect(Buffer.from(config.streamToken.secret).toString()).toBe(SECRET_B);
+    expect(config.corsOrigins).toEqual(["https://app.example.com"]);
+  });
+
+  it("accepts JWKS_URL instead of JWT_SECRET", () => {
+    const config = loadConfig({ ...PRODUCTION, JWT_SECRET: undefined, JWKS_URL: "https://idp.example.com/jwks" });
+    expect(config.jwt.secret).toBeUndefined();
+    expect(config.jwt.secretGenerated).toBe(false);
+  });
+
+  it("with nothing set, lists one problem per missing setting", () => {
+    expect(problems({ NODE_ENV: "production" })).toEqual([
+      "JWT_SECRET or JWKS_URL: required in production (no key material to verify access tokens)",
+      "STREAM_TOKEN_SECRET: required in production",
+      "CORS_ORIGINS: required in production (comma-separated list of allowed origins)",
+    ]);
+  });
+
+  it("reports each missing setting on its own", () => {
+    expect(problems({ ...PRODUCTION, JWT_SECRET: undefined })).toEqual([
+      "JWT_SECRET or JWKS_URL: required in production (no key material to verify access tokens)",
+    ]);
+    expect(problems({ ...PRODUCTION, STREAM_TOKEN_SECRET: "" })).toEqual([
+      "STREAM_TOKEN_SECRET: required in production",
+    ]);
+    expect(problems({ ...PRODUCTION, CORS_ORIGINS: " , " })).toEqual([
+      "CORS_ORIGINS: required in production (comma-separated list of allowed origins)",
+    ]);
+  });
+});
+
+describe("loadConfig refuses invalid values (in every mode)", () => {
+  it("refuses secrets shorter than 32 bytes (counted in bytes, not characters)", () => {
+    expect(problems({ JWT_SECRET: "x".repeat(31) })).toEqual(["JWT_SECRET: must be at least 32 bytes"]);
+    expect(problems({ STREAM_TOKEN_SECRET: "short" })).toEqual(["STREAM_TOKEN_SECRET: must be at least 32 bytes"]);
+    expect(problems({ ...PRODUCTION, JWT_SECRET: "x".repeat(31) })).toEqual(["JWT_SECRET: must be at least 32 bytes"]);
+    // 16 × "é" is 16 characters but 32 bytes of UTF-8.
+    expect(Buffer.from(loadConfig({ JWT_SECRET: "é".repeat(16) }).jwt.secret as Uint8Array)).toHaveLength(32);
+    expect(problems({ JWT_SECRET: "é".repeat(15) })).toEqual(["JWT_SECRET: must be at least 32 bytes"]);
+  });
+
+  it("refuses '*' in CORS_ORIGINS, alone or in a list", () => {
+    const wildcard = "CORS_ORIGINS: '*' is not allowed (credentials are sent); list the origins";
+    expect(problems({ CORS_ORIGINS: "*" })).toEqual([wildcard]);
+    expect(problems({ ...PRODUCTION, CORS_ORIGINS: "https://app.example.com, *" })).toEqual([wildcard]);
+  });
+
+  it("refuses CORS entries that are not origins", () => {
+    expect(problems({ CORS_ORIGINS: "https://app.example.com/path,app.example.com" })).toEqual([
+      "CORS_ORIGINS: 'https://app.example.com/path' is not an origin (scheme://host[:port], no path)",
+      "CORS_ORIGINS: 'app.example.com' is not an origin (scheme://host[:port], no path)",
+    ]);
+  });
+
+  it.each([
+    ["PORT", "abc"],
+    ["PORT", "70000"],
+    ["PORT", "-1"],
+    ["PORT", "80.5"],
+    ["STREAM_TOKEN_TTL_S", "4"],
+    ["STREAM_TOKEN_TTL_S", "5m"],
+    ["REPLAY_BUFFER_SIZE", "0"],
+    ["UPSTREAM_TIMEOUT_MS", "1e"],
+    ["RATE_LIMIT_MAX", "0"],
+    ["RATE_LIMIT_WINDOW_MS", "ten"],
+    ["RATE_LIMIT_IP_MAX", "-5"],
+    ["RATE_LIMIT_STREAM_MAX", "1.5"],
+    ["MAX_CONNECTIONS_PER_USER", "0"],
+    ["SSE_HEARTBEAT_MS", "99"],
+    ["SSE_MAX_CONNECTION_MS", "999"],
+    ["SSE_MAX_PENDING_BYTES", "1023"],
+  ])("refuses %s=%s with a line that names the variable", (name, value) => {
+    const lines = problems({ [name]: value });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(new RegExp(`^${name}: \\S`));
+  });
+
+  it("reports every invalid variable at once", () => {
+    const lines = problems({ PORT: "x", RATE_LIMIT_MAX: "0", LOG_LEVEL: "loud" });
+    expect(lines.map((line) => line.split(":")[0]).sort()).toEqual(["LOG_LEVEL", "PORT", "RATE_LIMIT_MAX"]);
+  });
+
+  it("refuses non-HTTP URLs and bad names", () => {
+    expect(problems({ JWKS_URL: "file:///etc/jwks.json" })).toEqual([expect.stringMatching(/^JWKS_URL: /)]);
+    expect(problems({ UPSTREAM_URL: "not a url" })).toEqual([expect.stringMatching(/^UPSTREAM_URL: /)]);
+    expect(problems({ NATS_STREAM: "events.>" })).toEqual([expect.stringMatching(/^NATS_STREAM: /)]);
+    expect(problems({ JWT_TENANT_CLAIM: "" })).toEqual([expect.stringMatching(/^JWT_TENANT_CLAIM: /)]);
+  });
+
+  it("refuses a heartbeat that is not shorter than the connection lifetime", () => {
+    expect(problems({ SSE_HEARTBEAT_MS: "5000", SSE_MAX_CONNECTION_MS: "5000" })).toEqual([
+      "SSE_HEARTBEAT_MS: must be shorter than SSE_MAX_CONNECTION_MS",
+    ]);
+  });
+
+  it("collects config problems of several settings in production", () => {
+    expect(problems({ NODE_ENV: "production", JWT_SECRET: "short", CORS_ORIGINS: "*" })).toEqual([
+      "JWT_SECRET: must be at least 32 bytes",
+      "STREAM_TOKEN_SECRET: required in production",
+      "CORS_ORIGINS: '*' is not allowed (credentials are sent); list the origins",
+    ]);
+  });
+});
