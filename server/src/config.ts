@@ -31,6 +31,10 @@ export type Config = {
     maxPendingBytes: number;
   };
   metricsToken?: string;
+  /** Fastify `trustProxy`: false, true, a hop count, or a list of proxy addresses/CIDRs. */
+  trustProxy: boolean | number | string[];
+  /** New requests get 503 while the event loop lags more than this (0 disables). */
+  eventLoopMaxDelayMs: number;
 };
 
 export class ConfigError extends Error {
@@ -81,6 +85,8 @@ const envSchema = z.object({
   SSE_MAX_CONNECTION_MS: int(3_600_000, 1000),
   SSE_MAX_PENDING_BYTES: int(1_048_576, 1024),
   METRICS_TOKEN: optionalString,
+  TRUST_PROXY: optionalString,
+  EVENT_LOOP_MAX_DELAY_MS: int(1000, 0),
 });
 
 const encoder = new TextEncoder();
@@ -90,7 +96,11 @@ const encoder = new TextEncoder();
  * CORS origin); production refuses them: every problem is collected, one line each.
  */
 export function loadConfig(env: Record<string, string | undefined>): Config {
-  const parsed = envSchema.safeParse(env);
+  // An empty variable means "not set" (PORT= must not silently become port 0).
+  const present = Object.fromEntries(
+    Object.entries(env).filter(([, value]) => value !== undefined && value.trim() !== ""),
+  );
+  const parsed = envSchema.safeParse(present);
   if (!parsed.success) {
     throw new ConfigError(
       parsed.error.issues.map((issue) => `${issue.path.join(".") || "environment"}: ${issue.message}`),
@@ -186,5 +196,17 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       maxPendingBytes: e.SSE_MAX_PENDING_BYTES,
     },
     metricsToken: e.METRICS_TOKEN,
+    trustProxy: parseTrustProxy(e.TRUST_PROXY),
+    eventLoopMaxDelayMs: e.EVENT_LOOP_MAX_DELAY_MS,
   };
+}
+
+function parseTrustProxy(value: string | undefined): boolean | number | string[] {
+  if (value === undefined || value === "false") return false;
+  if (value === "true") return true;
+  if (/^\d+$/.test(value)) return Number(value);
+  return value
+    .split(",")
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== "");
 }

@@ -49,6 +49,8 @@ describe("loadConfig in development", () => {
       rateLimit: { max: 300, windowMs: 60_000, ipMax: 1200, streamMax: 120, redisUrl: undefined },
       sse: { maxConnectionsPerUser: 10, heartbeatMs: 15_000, maxConnectionMs: 3_600_000, maxPendingBytes: 1_048_576 },
       metricsToken: undefined,
+      trustProxy: false,
+      eventLoopMaxDelayMs: 1000,
     } satisfies Config);
   });
 
@@ -106,6 +108,8 @@ describe("loadConfig in development", () => {
       SSE_MAX_CONNECTION_MS: "60000",
       SSE_MAX_PENDING_BYTES: "4096",
       METRICS_TOKEN: "metrics-secret",
+      TRUST_PROXY: "10.0.0.0/8, 127.0.0.1",
+      EVENT_LOOP_MAX_DELAY_MS: "250",
     });
     expect(config).toEqual({
       production: false,
@@ -129,6 +133,8 @@ describe("loadConfig in development", () => {
       rateLimit: { max: 10, windowMs: 1000, ipMax: 20, streamMax: 5, redisUrl: "redis://redis:6379" },
       sse: { maxConnectionsPerUser: 3, heartbeatMs: 500, maxConnectionMs: 60_000, maxPendingBytes: 4096 },
       metricsToken: "metrics-secret",
+      trustProxy: ["10.0.0.0/8", "127.0.0.1"],
+      eventLoopMaxDelayMs: 250,
     } satisfies Config);
   });
 
@@ -232,7 +238,16 @@ describe("loadConfig refuses invalid values (in every mode)", () => {
     expect(problems({ JWKS_URL: "file:///etc/jwks.json" })).toEqual([expect.stringMatching(/^JWKS_URL: /)]);
     expect(problems({ UPSTREAM_URL: "not a url" })).toEqual([expect.stringMatching(/^UPSTREAM_URL: /)]);
     expect(problems({ NATS_STREAM: "events.>" })).toEqual([expect.stringMatching(/^NATS_STREAM: /)]);
-    expect(problems({ JWT_TENANT_CLAIM: "" })).toEqual([expect.stringMatching(/^JWT_TENANT_CLAIM: /)]);
+  });
+
+  it("treats an empty variable as unset, so PORT= does not become port 0", () => {
+    const config = loadConfig({ PORT: "", HOST: " ", JWT_TENANT_CLAIM: "", RATE_LIMIT_MAX: "" });
+    expect([config.port, config.host, config.jwt.tenantClaim, config.rateLimit.max]).toEqual([
+      3000,
+      "0.0.0.0",
+      "tenantId",
+      300,
+    ]);
   });
 
   it("refuses a heartbeat that is not shorter than the connection lifetime", () => {

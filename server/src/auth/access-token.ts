@@ -1,4 +1,11 @@
-import { createRemoteJWKSet, decodeProtectedHeader, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from "jose";
+import {
+  createRemoteJWKSet,
+  decodeProtectedHeader,
+  errors,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  jwtVerify,
+} from "jose";
 import type { Config } from "../config.js";
 import { AuthError, toAuthError } from "./auth-error.js";
 import { readClaim, readRoles, requireId } from "./claims.js";
@@ -55,7 +62,18 @@ export function createAccessTokenVerifier(
       if (alg === "HS256" && jwt.secret !== undefined) {
         ({ payload } = await jwtVerify(token, jwt.secret, { ...common, algorithms: ["HS256"] }));
       } else if ((alg === "RS256" || alg === "ES256") && jwks !== undefined) {
-        ({ payload } = await jwtVerify(token, jwks, { ...common, algorithms: ["RS256", "ES256"] }));
+        ({ payload } = await jwtVerify(token, jwks, { ...common, algorithms: ["RS256", "ES256"] }).catch(
+          (error: unknown) => {
+            // The key set could not be fetched: not the token's fault, but no proof either.
+            if (
+              error instanceof TypeError ||
+              (error instanceof errors.JOSEError && error.code === "ERR_JOSE_GENERIC")
+            ) {
+              throw new AuthError("jwks_unavailable");
+            }
+            throw error;
+          },
+        ));
       } else {
         throw new AuthError("algorithm");
       }
@@ -72,6 +90,8 @@ export function createAccessTokenVerifier(
       roles: readRoles(payload, jwt.rolesClaim),
       via: "access",
       exp: payload.exp as number,
+      iat: typeof payload.iat === "number" ? payload.iat : 0,
+      tokenIds: typeof payload.jti === "string" && payload.jti.length <= 256 ? [payload.jti] : [],
     };
   };
 }

@@ -2,12 +2,16 @@ import { idSchema } from "@circl-bff/shared";
 import type { JWTPayload } from "jose";
 import { AuthError } from "./auth-error.js";
 
-/** Reads a claim by dotted path (`app_metadata.tenant_id`); a literal key with dots wins. */
+/**
+ * Reads a claim by dotted path (`app_metadata.tenant_id`). The nested claim wins over a
+ * top-level key that happens to contain the dots, which some identity providers let users set.
+ */
 export function readClaim(payload: JWTPayload, path: string): unknown {
-  if (Object.hasOwn(payload, path)) return payload[path];
   let value: unknown = payload;
   for (const part of path.split(".")) {
-    if (typeof value !== "object" || value === null || !Object.hasOwn(value, part)) return undefined;
+    if (typeof value !== "object" || value === null || !Object.hasOwn(value, part)) {
+      return Object.hasOwn(payload, path) ? payload[path] : undefined;
+    }
     value = (value as Record<string, unknown>)[part];
   }
   return value;

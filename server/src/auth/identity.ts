@@ -7,4 +7,11 @@ export type Identity = {
   readonly via: "access" | "stream";
   /** Token expiry, epoch seconds. */
   readonly exp: number;
+  /** Issued-at, epoch seconds (0 when the token has no `iat`). */
+  readonly iat: number;
+  /**
+   * Ids a revocation by `jti` matches: the token's own `jti`, and for a stream token also the
+   * `jti` of the access token it was issued for.
+   */
+  readonly tokenIds: readonly string[];
 };

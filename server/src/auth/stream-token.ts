@@ -13,7 +13,10 @@ export function createStreamTokens(options: Config["streamToken"]) {
   return {
     ttlS: options.ttlS,
     async issue(identity: Identity): Promise<{ token: string; expiresIn: number }> {
-      const token = await new SignJWT({ tenantId: identity.tenantId, roles: [...identity.roles] })
+      const claims: Record<string, unknown> = { tenantId: identity.tenantId, roles: [...identity.roles] };
+      // The access token's id travels along, so revoking it also revokes its stream tokens.
+      if (identity.via === "access" && identity.tokenIds[0] !== undefined) claims.ajti = identity.tokenIds[0];
+      const token = await new SignJWT(claims)
         .setProtectedHeader({ alg: "HS256", typ: "JWT" })
         .setSubject(identity.userId)
         .setAudience(STREAM_TOKEN_AUDIENCE)
@@ -42,6 +45,8 @@ export function createStreamTokens(options: Config["streamToken"]) {
           roles,
           via: "stream",
           exp: payload.exp as number,
+          iat: typeof payload.iat === "number" ? payload.iat : 0,
+          tokenIds: [payload.jti, payload.ajti].filter((id): id is string => typeof id === "string"),
         };
       } catch (error) {
         throw toAuthError(error);
