@@ -1,16 +1,21 @@
 import { randomUUID } from "node:crypto";
 import cors from "@fastify/cors";
+import helmet from "@fastify/helmet";
+import underPressure from "@fastify/under-pressure";
 import Fastify, { type FastifyInstance } from "fastify";
 import type { DestinationStream } from "pino";
 import { createAccessTokenVerifier } from "./auth/access-token.js";
 import { createAuthenticator } from "./auth/authenticator.js";
+import { RevocationList, revokes } from "./auth/revocations.js";
 import { createStreamTokens } from "./auth/stream-token.js";
 import type { EventBus } from "./bus/event-bus.js";
 import { MemoryBus } from "./bus/memory-bus.js";
 import type { Config } from "./config.js";
+import { registerAuthentication } from "./http/authentication.js";
 import { registerDemoRoutes } from "./http/demo-routes.js";
-import { registerErrorHandling } from "./http/error-handler.js";
+import { errorBody, registerErrorHandling } from "./http/error-handler.js";
 import { registerOpsRoutes } from "./http/ops-routes.js";
+import { registerRateLimits } from "./http/rate-limits.js";
 import { registerStreamRoute } from "./http/stream-route.js";
 import { registerTokenRoute } from "./http/token-route.js";
 import { loggerOptions } from "./logger.js";
@@ -51,6 +56,10 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     routerOptions: { maxParamLength: 256 },
     return503OnClosing: true,
     forceCloseConnections: true,
+    trustProxy:
+      typeof config.trustProxy === "number"
+        ? (_address: string, hop: number) => hop < (config.trustProxy as number)
+        : config.trustProxy,
   });
 
   const metrics = createMetrics();
@@ -70,7 +79,25 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     metrics,
   );
   const streamTokens = createStreamTokens(config.streamToken);
-  const authenticator = createAuthenticator(createAccessTokenVerifier(config.jwt), streamTokens);
+  const revocations = new RevocationList(now);
+  const authenticator = createAuthenticator(createAccessTokenVerifier(config.jwt), streamTokens, revocations);
+  // Revocations reach every instance over the bus; each one drops the revoked user's streams.
+  const stopRevocations = bus.onControl((message) => {
+    if (message.kind !== "revoke") return;
+    revocations.add(message);
+    revocations.prune();
+    const ended = hub.endStreams(
+      (request) =>
+        revokes(message, {
+          tenantId: request.tenantId,
+          userId: request.userId,
+          tokenIds: request.tokenIds ?? [],
+          iat: request.issuedAt ?? 0,
+        }),
+      "revoked",
+    );
+    app.log.info({ tenantId: message.tenantId, userId: message.userId, ended }, "tokens revoked");
+  });
   const limiter = new ConnectionLimiter(config.sse.maxConnectionsPerUser);
   const publish = createEventPublisher(bus, metrics);
 
@@ -87,10 +114,40 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     hub.close();
   });
   app.addHook("onClose", async () => {
+    stopRevocations();
     await bus.close();
   });
 
-  registerErrorHandling(app, metrics);
+  // Load shedding first: while the event loop lags, new requests are refused before any work;
+  // open streams keep flowing.
+  if (config.eventLoopMaxDelayMs > 0) {
+    await app.register(underPressure, {
+      maxEventLoopDelay: config.eventLoopMaxDelayMs,
+      exposeStatusRoute: false,
+      pressureHandler: (request, reply) => {
+        if (request.routeOptions.url === "/health") return; // liveness is not load
+        reply
+          .code(503)
+          .header("retry-after", "5")
+          .send(errorBody(503, "server overloaded, retry later", request.id));
+      },
+    });
+  }
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        connectSrc: ["'self'"],
+        imgSrc: ["'self'", "data:"],
+        objectSrc: ["'none'"],
+        baseUri: ["'self'"],
+        frameAncestors: ["'none'"],
+        formAction: ["'self'"],
+      },
+    },
+  });
   await app.register(cors, {
     origin: config.corsOrigins,
     credentials: true,
@@ -106,13 +163,22 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     exposedHeaders: ["x-request-id", "retry-after"],
     maxAge: 600,
   });
+  const limits = await registerRateLimits(app, config.rateLimit, metrics);
+  registerErrorHandling(app, limits);
+  registerAuthentication(app, { authenticator, limits, metrics });
 
   registerOpsRoutes(app, { bus, busKind, hub, metrics, metricsToken: config.metricsToken });
-  registerTokenRoute(app, { authenticator, streamTokens });
-  registerStreamRoute(app, { hub, authenticator, limiter, heartbeatMs: config.sse.heartbeatMs, now });
+  registerTokenRoute(app, { streamTokens });
+  registerStreamRoute(app, { hub, limiter, heartbeatMs: config.sse.heartbeatMs, now });
   await registerTrpc(app, {
     router: createAppRouter({ heartbeatMs: config.sse.heartbeatMs, maxPendingBytes: config.sse.maxPendingBytes }),
-    services: { hub, authenticator, streamTokens, publish },
+    services: {
+      hub,
+      streamTokens,
+      publish,
+      revoke: (revocation) => bus.publishControl({ kind: "revoke", ...revocation }),
+      revocationTtlS: config.revocationTtlS,
+    },
     limiter,
   });
   registerDemoRoutes(app, { devToken: config.production ? undefined : deps.devToken });

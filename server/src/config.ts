@@ -35,6 +35,8 @@ export type Config = {
   trustProxy: boolean | number | string[];
   /** New requests get 503 while the event loop lags more than this (0 disables). */
   eventLoopMaxDelayMs: number;
+  /** How long a revocation is kept: at least the longest access-token lifetime you issue. */
+  revocationTtlS: number;
 };
 
 export class ConfigError extends Error {
@@ -87,6 +89,7 @@ const envSchema = z.object({
   METRICS_TOKEN: optionalString,
   TRUST_PROXY: optionalString,
   EVENT_LOOP_MAX_DELAY_MS: int(1000, 0),
+  REVOCATION_TTL_S: int(86_400, 1),
 });
 
 const encoder = new TextEncoder();
@@ -198,6 +201,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     metricsToken: e.METRICS_TOKEN,
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
     eventLoopMaxDelayMs: e.EVENT_LOOP_MAX_DELAY_MS,
+    revocationTtlS: e.REVOCATION_TTL_S,
   };
 }
 

@@ -43,6 +43,12 @@ export function createMetrics() {
       labelNames: ["status"] as const,
       registers,
     }),
+    rateLimited: new Counter({
+      name: "rate_limited_total",
+      help: "Requests refused with 429 by budget",
+      labelNames: ["scope"] as const,
+      registers,
+    }),
     authFailures: new Counter({
       name: "auth_failures_total",
       help: "Rejected credentials by reason",

@@ -51,6 +51,7 @@ describe("loadConfig in development", () => {
       metricsToken: undefined,
       trustProxy: false,
       eventLoopMaxDelayMs: 1000,
+      revocationTtlS: 86_400,
     } satisfies Config);
   });
 
@@ -110,6 +111,7 @@ describe("loadConfig in development", () => {
       METRICS_TOKEN: "metrics-secret",
       TRUST_PROXY: "10.0.0.0/8, 127.0.0.1",
       EVENT_LOOP_MAX_DELAY_MS: "250",
+      REVOCATION_TTL_S: "3600",
     });
     expect(config).toEqual({
       production: false,
@@ -135,6 +137,7 @@ describe("loadConfig in development", () => {
       metricsToken: "metrics-secret",
       trustProxy: ["10.0.0.0/8", "127.0.0.1"],
       eventLoopMaxDelayMs: 250,
+      revocationTtlS: 3600,
     } satisfies Config);
   });
 

@@ -90,7 +90,7 @@ describe("resume with Last-Event-ID", () => {
   });
 
   it("a history much larger than the socket buffer is replayed completely (the replay waits for the client)", async () => {
-    const gw = await gateway({ REPLAY_BUFFER_SIZE: "3000", SSE_MAX_PENDING_BYTES: "65536" });
+    const gw = await gateway({ REPLAY_BUFFER_SIZE: "3000", SSE_MAX_PENDING_BYTES: "65536", RATE_LIMIT_MAX: "5000" });
     const token = await gw.token();
     const first = await publishN(gw, token, 0, 0);
     const big = "x".repeat(1000);

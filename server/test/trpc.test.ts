@@ -68,13 +68,21 @@ function collector() {
     items,
     push(item: Received) {
       items.push(item);
-      waiters = waiters.filter((w) => (w.check() ? (w.resolve(), false) : true));
+      const ready = waiters.filter((w) => w.check());
+      waiters = waiters.filter((w) => !ready.includes(w));
+      for (const w of ready) w.resolve();
     },
     waitFor(check: () => boolean, timeoutMs = 10_000): Promise<void> {
       if (check()) return Promise.resolve();
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`timed out; got ${items.map((i) => i.type)}`)), timeoutMs);
-        waiters.push({ check, resolve: () => (clearTimeout(timer), resolve()) });
+        waiters.push({
+          check,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        });
       });
     },
   };

@@ -86,3 +86,14 @@ export const busMessageSchema = z.object({
   correlationId: correlationIdSchema.optional(),
 });
 export type BusMessage = z.infer<typeof busMessageSchema>;
+
+export const revokeInputSchema = z
+  .object({
+    /** Another user of the caller's tenant (admin only); the caller by default. */
+    userId: z.string().min(1).max(256).optional(),
+    /** One token id; without it, every token of the user issued until now. */
+    jti: z.string().min(1).max(256).optional(),
+  })
+  .optional()
+  .transform((input) => input ?? {});
+export type RevokeInput = z.input<typeof revokeInputSchema>;

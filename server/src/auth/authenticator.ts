@@ -2,6 +2,7 @@ import { decodeJwt } from "jose";
 import type { AccessTokenVerifier } from "./access-token.js";
 import { AuthError } from "./auth-error.js";
 import type { Identity } from "./identity.js";
+import type { RevocationList } from "./revocations.js";
 import { STREAM_TOKEN_AUDIENCE, type StreamTokens } from "./stream-token.js";
 
 const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]+)$/;
@@ -23,13 +24,21 @@ function isStreamToken(token: string): boolean {
 }
 
 /** Which token is accepted where (contract section 4). */
-export function createAuthenticator(verifyAccess: AccessTokenVerifier, streamTokens: StreamTokens) {
+export function createAuthenticator(
+  verifyAccess: AccessTokenVerifier,
+  streamTokens: StreamTokens,
+  revocations: RevocationList,
+) {
+  const notRevoked = (identity: Identity): Identity => {
+    if (revocations.isRevoked(identity)) throw new AuthError("revoked", "the token has been revoked");
+    return identity;
+  };
   return {
     /** API calls: an access token in the Authorization header, nothing else. */
     async access(authorization: string | undefined): Promise<Identity> {
       const token = bearerToken(authorization);
       if (token === undefined) throw new AuthError("missing", "missing bearer access token");
-      return verifyAccess(token);
+      return notRevoked(await verifyAccess(token));
     },
     /**
      * Stream endpoints: an access or stream token in the header, or a stream token in the URL.
@@ -38,13 +47,15 @@ export function createAuthenticator(verifyAccess: AccessTokenVerifier, streamTok
     async stream(authorization: string | undefined, urlToken: string | undefined): Promise<Identity> {
       const headerToken = bearerToken(authorization);
       if (headerToken !== undefined) {
-        return isStreamToken(headerToken) ? streamTokens.verify(headerToken) : verifyAccess(headerToken);
+        return notRevoked(
+          await (isStreamToken(headerToken) ? streamTokens.verify(headerToken) : verifyAccess(headerToken)),
+        );
       }
       if (urlToken === undefined) throw new AuthError("missing", "missing bearer token or stream token");
       if (!isStreamToken(urlToken)) {
         throw new AuthError("access_token_in_url", "only stream tokens are accepted in the URL (POST /events/token)");
       }
-      return streamTokens.verify(urlToken);
+      return notRevoked(await streamTokens.verify(urlToken));
     },
   };
 }

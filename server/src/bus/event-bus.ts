@@ -26,6 +26,19 @@ export type Gap = { readonly gap: string };
 
 export type Unsubscribe = () => void;
 
+/**
+ * Gateway-to-gateway messages (not events for clients), delivered to every instance sharing
+ * the bus, the sender included. Today: token revocations.
+ */
+export type ControlMessage = {
+  kind: "revoke";
+  tenantId: string;
+  userId: string;
+  jti?: string;
+  issuedBefore?: number;
+  until: number;
+};
+
 export interface EventBus {
   /** The epoch of the positions this bus hands out now. */
   readonly epoch: string;
@@ -41,6 +54,8 @@ export interface EventBus {
   subscribe(key: StreamKey, onEvent: (event: BusEvent) => void): Unsubscribe;
   /** The events of `keys` with `after < seq <= upTo`, merged in sequence order, or a gap. */
   readAfter(keys: readonly StreamKey[], after: number, upTo: number): Promise<AsyncIterable<BusEvent> | Gap>;
+  publishControl(message: ControlMessage): Promise<void>;
+  onControl(listener: (message: ControlMessage) => void): Unsubscribe;
   close(): Promise<void>;
 }
 

@@ -1,6 +1,14 @@
 import { randomBytes } from "node:crypto";
 import { keyId, type StreamKey } from "@circl-bff/shared";
-import type { BusEvent, BusPublishResult, EventBus, Gap, OutgoingEvent, Unsubscribe } from "./event-bus.js";
+import type {
+  BusEvent,
+  BusPublishResult,
+  ControlMessage,
+  EventBus,
+  Gap,
+  OutgoingEvent,
+  Unsubscribe,
+} from "./event-bus.js";
 import { mergeBySeq, ReplayBuffer } from "./replay-buffer.js";
 
 export type MemoryBusOptions = {
@@ -24,6 +32,7 @@ export class MemoryBus implements EventBus {
   private seq = 0;
   private closed = false;
   private readonly listeners = new Map<string, Set<(event: BusEvent) => void>>();
+  private readonly controlListeners = new Set<(message: ControlMessage) => void>();
   private readonly history = new Map<string, ReplayBuffer<BusEvent>>();
   /** The highest sequence of any history dropped whole (see `maxKeys`). */
   private droppedUpTo = 0;
@@ -109,9 +118,25 @@ export class MemoryBus implements EventBus {
     return toAsync(mergeBySeq(lists));
   }
 
+  async publishControl(message: ControlMessage): Promise<void> {
+    for (const listener of this.controlListeners) {
+      try {
+        listener(message);
+      } catch (error) {
+        this.options.onListenerError?.(error);
+      }
+    }
+  }
+
+  onControl(listener: (message: ControlMessage) => void): Unsubscribe {
+    this.controlListeners.add(listener);
+    return () => this.controlListeners.delete(listener);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     this.listeners.clear();
+    this.controlListeners.clear();
   }
 
   private remember(id: string, event: BusEvent): void {

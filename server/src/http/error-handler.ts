@@ -1,7 +1,7 @@
 import { STATUS_CODES } from "node:http";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { AuthError } from "../auth/auth-error.js";
-import type { Metrics } from "../metrics.js";
+import type { RateLimits } from "./rate-limits.js";
 
 export type ErrorBody = { statusCode: number; error: string; message: string; requestId: string };
 
@@ -20,13 +20,10 @@ export function sendError(reply: FastifyReply, statusCode: number, message: stri
  * One error shape for the whole app. Client errors keep their message; a 5xx says only
  * "Internal Server Error" (the full error is logged with the request id).
  */
-export function registerErrorHandling(app: FastifyInstance, metrics: Metrics): void {
+export function registerErrorHandling(app: FastifyInstance, limits: RateLimits): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-    if (error instanceof AuthError) {
-      metrics.authFailures.labels(error.reason).inc();
-      request.log.info({ reason: error.reason, ip: request.ip }, "authentication failed");
-      return sendError(reply, 401, error.message);
-    }
+    // Counted and logged by the authentication hook.
+    if (error instanceof AuthError) return sendError(reply, 401, error.message);
     const statusCode =
       error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
     if (statusCode >= 500) {
@@ -35,7 +32,9 @@ export function registerErrorHandling(app: FastifyInstance, metrics: Metrics): v
     }
     return sendError(reply, statusCode, error.message);
   });
-  app.setNotFoundHandler((request, reply) =>
-    sendError(reply, 404, `Route ${request.method} ${request.url.split("?")[0]} not found`),
-  );
+  // Probing for routes costs the same budget as failing to authenticate: 404s are no free oracle.
+  app.setNotFoundHandler(async (request, reply) => {
+    if (await limits.hit("ip", request)) return limits.reject("ip", request, reply);
+    return sendError(reply, 404, `Route ${request.method} ${request.url.split("?")[0]} not found`);
+  });
 }

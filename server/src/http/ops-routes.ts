@@ -16,16 +16,17 @@ export function registerOpsRoutes(
   app: FastifyInstance,
   deps: { bus: EventBus; busKind: string; hub: Hub; metrics: Metrics; metricsToken?: string },
 ): void {
-  app.get("/health", async () => ({ status: "ok" }));
+  const publicRoute = { config: { auth: "none" as const } };
+  app.get("/health", publicRoute, async () => ({ status: "ok" }));
 
-  app.get("/ready", async (_request, reply) => {
+  app.get("/ready", publicRoute, async (_request, reply) => {
     const ready = deps.bus.isReady();
     return reply
       .code(ready ? 200 : 503)
       .send({ status: ready ? "ready" : "unavailable", bus: deps.busKind, streams: deps.hub.connectionCount });
   });
 
-  app.get("/metrics", async (request, reply) => {
+  app.get("/metrics", publicRoute, async (request, reply) => {
     if (deps.metricsToken !== undefined) {
       const given = request.headers.authorization?.startsWith("Bearer ") ? request.headers.authorization.slice(7) : "";
       if (!sameSecret(given, deps.metricsToken)) return sendError(reply, 401, "metrics require the metrics token");

@@ -2,7 +2,6 @@ import { randomUUID } from "node:crypto";
 import type { OutgoingHttpHeaders } from "node:http";
 import { eventTypeSchema } from "@circl-bff/shared";
 import type { FastifyInstance } from "fastify";
-import type { Authenticator } from "../auth/authenticator.js";
 import type { ConnectionLimiter } from "../stream/connection-limiter.js";
 import type { Hub } from "../stream/hub.js";
 import { SocketSink } from "../stream/socket-sink.js";
@@ -24,11 +23,12 @@ type StreamQuery = { token?: string; lastEventId?: string; types?: string };
 /** `GET /events/stream`: the plain `EventSource` transport over the hub. */
 export function registerStreamRoute(
   app: FastifyInstance,
-  deps: { hub: Hub; authenticator: Authenticator; limiter: ConnectionLimiter; heartbeatMs: number; now: () => number },
+  deps: { hub: Hub; limiter: ConnectionLimiter; heartbeatMs: number; now: () => number },
 ): void {
   app.get<{ Querystring: StreamQuery }>(
     "/events/stream",
     {
+      config: { auth: "stream" },
       schema: {
         querystring: {
           type: "object",
@@ -46,7 +46,7 @@ export function registerStreamRoute(
       if (types !== undefined && !types.every((type) => eventTypeSchema.safeParse(type).success)) {
         return sendError(reply, 400, "types must be a comma-separated list of event types");
       }
-      const identity = await admitStream(request, reply, deps, request.query.token);
+      const identity = admitStream(request, reply, deps.limiter);
       if (identity === undefined) return reply;
       const lastEventId = request.headers["last-event-id"] ?? request.query.lastEventId;
 
@@ -67,6 +67,8 @@ export function registerStreamRoute(
         lastEventId: typeof lastEventId === "string" && lastEventId !== "" ? lastEventId : undefined,
         types,
         expiresAt: identity.exp * 1000,
+        tokenIds: identity.tokenIds,
+        issuedAt: identity.iat,
         sink,
       });
       res.once("close", () => session.close());

@@ -6,7 +6,7 @@ import { mergeBySeq, ReplayBuffer } from "../bus/replay-buffer.js";
 import type { Metrics } from "../metrics.js";
 import { type StreamEvent, toResetEvent, toStreamEvent } from "./stream-event.js";
 import { StreamSession } from "./stream-session.js";
-import type { StreamSink } from "./stream-sink.js";
+import type { EndReason, StreamSink } from "./stream-sink.js";
 
 export type HubOptions = {
   replayBufferSize: number;
@@ -28,6 +28,9 @@ export type OpenRequest = {
   types?: readonly string[];
   /** When the credential that opened the stream expires (epoch ms); the stream ends then. */
   expiresAt?: number;
+  /** Ids of the credential that opened the stream, and when it was issued (for revocation). */
+  tokenIds?: readonly string[];
+  issuedAt?: number;
   sink: StreamSink;
 };
 
@@ -85,6 +88,7 @@ export class Hub {
     const maxDurationAt = now + this.options.maxConnectionMs;
     const expiresAt = request.expiresAt ?? Number.POSITIVE_INFINITY;
     const session: StreamSession = new StreamSession(
+      request,
       sink,
       request.types === undefined ? undefined : new Set(request.types),
       this.options.maxPendingBytes,
@@ -134,6 +138,17 @@ export class Hub {
       }
     }
     session.goLive();
+  }
+
+  /** Ends the streams whose opening request matches (e.g. a revoked user's). Returns how many. */
+  endStreams(match: (request: Readonly<OpenRequest>) => boolean, reason: EndReason): number {
+    let ended = 0;
+    for (const session of [...this.sessions]) {
+      if (!match(session.request)) continue;
+      session.end(reason);
+      ended++;
+    }
+    return ended;
   }
 
   /** Ends every stream (graceful shutdown: clients reconnect to another instance). */

@@ -1,3 +1,4 @@
+import type { OpenRequest } from "./hub.js";
 import type { StreamEvent } from "./stream-event.js";
 import type { EndReason, StreamSink } from "./stream-sink.js";
 
@@ -16,6 +17,8 @@ export class StreamSession {
   ready: Promise<void> = Promise.resolve();
 
   constructor(
+    /** What the stream was opened with (owner, position, filter). */
+    readonly request: Readonly<OpenRequest>,
     readonly sink: StreamSink,
     private readonly types: ReadonlySet<string> | undefined,
     private readonly maxPendingBytes: number,

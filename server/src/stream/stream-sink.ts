@@ -1,7 +1,7 @@
 import type { StreamEvent } from "./stream-event.js";
 
 export type Transport = "raw" | "trpc";
-export type EndReason = "shutdown" | "slow-consumer" | "max-duration" | "token-expired" | "client-gone";
+export type EndReason = "shutdown" | "slow-consumer" | "max-duration" | "token-expired" | "client-gone" | "revoked";
 
 /** Where a stream session writes: the raw SSE socket or the tRPC subscription's queue. */
 export interface StreamSink {

@@ -1,6 +1,5 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
-import type { Authenticator } from "../auth/authenticator.js";
-import type { Identity } from "../auth/identity.js";
+import type { Revocation } from "../auth/revocations.js";
 import type { StreamTokens } from "../auth/stream-token.js";
 import type { EventPublisher } from "../stream/event-publisher.js";
 import type { Hub } from "../stream/hub.js";
@@ -8,9 +7,11 @@ import type { Hub } from "../stream/hub.js";
 /** What procedures may use; built once per app. */
 export type TrpcServices = {
   hub: Hub;
-  authenticator: Authenticator;
   streamTokens: StreamTokens;
   publish: EventPublisher;
+  /** Broadcasts a revocation to every instance. */
+  revoke: (revocation: Revocation) => Promise<void>;
+  revocationTtlS: number;
 };
 
 export type TrpcContext = {
@@ -18,6 +19,4 @@ export type TrpcContext = {
   res: FastifyReply;
   requestId: string;
   services: TrpcServices;
-  /** Set by the stream gate for `events.stream`: verified before the response starts. */
-  streamIdentity?: Identity;
 };

@@ -2,11 +2,13 @@ import {
   type EventEnvelope,
   publishInputSchema,
   publishResultSchema,
+  revokeInputSchema,
   streamInputSchema,
   streamTokenResultSchema,
 } from "@circl-bff/shared";
 import { initTRPC, TRPCError, tracked } from "@trpc/server";
-import { AuthError } from "../auth/auth-error.js";
+import type { Revocation } from "../auth/revocations.js";
+import "../http/request-auth.js";
 import { ForbiddenError } from "../stream/event-publisher.js";
 import { QueueSink } from "../stream/queue-sink.js";
 import type { TrpcContext } from "./context.js";
@@ -37,15 +39,14 @@ export function createAppRouter(options: RouterOptions) {
     },
   });
 
-  const authed = t.procedure.use(async ({ ctx, next }) => {
-    try {
-      const identity = await ctx.services.authenticator.access(ctx.req.headers.authorization);
-      return next({ ctx: { identity } });
-    } catch (error) {
-      if (error instanceof AuthError)
-        throw new TRPCError({ code: "UNAUTHORIZED", message: error.message, cause: error });
-      throw error;
+  // The authentication hook verified the request before tRPC ran (an access token for calls,
+  // an access or stream token for events.stream).
+  const authed = t.procedure.use(({ ctx, next }) => {
+    const identity = ctx.req.identity;
+    if (identity === undefined) {
+      throw new TRPCError({ code: "UNAUTHORIZED", message: ctx.req.authError?.message ?? "missing credentials" });
     }
+    return next({ ctx: { identity } });
   });
 
   return t.router({
@@ -53,12 +54,30 @@ export function createAppRouter(options: RouterOptions) {
       streamToken: authed
         .output(streamTokenResultSchema)
         .mutation(({ ctx }) => ctx.services.streamTokens.issue(ctx.identity)),
+      /**
+       * Revokes one token (`jti`) or every token issued until now, of the caller or — for an
+       * admin — of another user of the same tenant. Streams opened with them end at once, on
+       * every instance; reconnecting with them gets 401.
+       */
+      revoke: authed.input(revokeInputSchema).mutation(async ({ ctx, input }) => {
+        const userId = input.userId ?? ctx.identity.userId;
+        if (userId !== ctx.identity.userId && !ctx.identity.roles.includes("admin")) {
+          throw new TRPCError({ code: "FORBIDDEN", message: "revoking another user's tokens requires the admin role" });
+        }
+        const nowS = Math.floor(Date.now() / 1000);
+        const revocation: Revocation = {
+          tenantId: ctx.identity.tenantId,
+          userId,
+          ...(input.jti === undefined ? { issuedBefore: nowS } : { jti: input.jti }),
+          until: (nowS + ctx.services.revocationTtlS) * 1000,
+        };
+        await ctx.services.revoke(revocation);
+        return { tenantId: revocation.tenantId, userId, jti: input.jti, issuedBefore: revocation.issuedBefore };
+      }),
     }),
     events: t.router({
-      stream: t.procedure.input(streamInputSchema).subscription(async function* ({ ctx, input, signal }) {
-        const identity = ctx.streamIdentity;
-        // The stream gate authenticates and counts the stream before tRPC starts the response.
-        if (identity === undefined) throw new TRPCError({ code: "UNAUTHORIZED" });
+      stream: authed.input(streamInputSchema).subscription(async function* ({ ctx, input, signal }) {
+        const identity = ctx.identity;
         const sink = new QueueSink(options.maxPendingBytes / 2);
         const session = ctx.services.hub.open({
           tenantId: identity.tenantId,
@@ -66,6 +85,8 @@ export function createAppRouter(options: RouterOptions) {
           lastEventId: input?.lastEventId,
           types: input?.types,
           expiresAt: identity.exp * 1000,
+          tokenIds: identity.tokenIds,
+          issuedAt: identity.iat,
           sink,
         });
         const onAbort = () => {

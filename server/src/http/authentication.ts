@@ -1,0 +1,78 @@
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { AuthError, toAuthError } from "../auth/auth-error.js";
+import type { Authenticator } from "../auth/authenticator.js";
+import type { Metrics } from "../metrics.js";
+import type { RateLimits } from "./rate-limits.js";
+import type { AuthMode } from "./request-auth.js";
+
+const TRPC_ROUTE = "/trpc/:path";
+const TOKEN_ROUTE = "/events/token";
+
+function authMode(request: FastifyRequest): AuthMode {
+  const route = request.routeOptions.url;
+  if (route === undefined || request.method === "OPTIONS") return "none"; // 404: the not-found handler counts it
+  if (route === TRPC_ROUTE) {
+    return (request.params as { path?: string }).path === "events.stream" ? "stream" : "access";
+  }
+  return request.routeOptions.config.auth ?? "access";
+}
+
+/** The token a stream endpoint may take outside the header: `?token=` or tRPC connectionParams. */
+function urlToken(request: FastifyRequest): string | undefined {
+  const query = request.query as { token?: unknown; connectionParams?: unknown } | undefined;
+  if (typeof query?.token === "string") return query.token;
+  const raw = query?.connectionParams;
+  if (typeof raw !== "string" || raw.length > 8192) return undefined;
+  try {
+    const token = (JSON.parse(raw) as { token?: unknown } | null)?.token;
+    return typeof token === "string" ? token : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * One place for credentials: before any handler runs, verifies the request's token as its route
+ * requires and applies the budgets. A client over its failure budget is refused before any token
+ * work; a failure is counted, logged once (reason and IP, never the token) and left to the route
+ * to answer in its own format (the contract's JSON error, or a tRPC error).
+ */
+export function registerAuthentication(
+  app: FastifyInstance,
+  deps: { authenticator: Authenticator; limits: RateLimits; metrics: Metrics },
+): void {
+  app.decorateRequest("identity", undefined);
+  app.decorateRequest("authError", undefined);
+  app.addHook("onRequest", async (request, reply) => {
+    const mode = authMode(request);
+    if (mode === "none") return;
+    const tokenRoute = request.routeOptions.url === TOKEN_ROUTE;
+    if (await deps.limits.exceeded("ip", request)) return deps.limits.reject("ip", request, reply);
+    if (tokenRoute && (await deps.limits.exceeded("token-ip", request))) {
+      return deps.limits.reject("token-ip", request, reply);
+    }
+    try {
+      const authorization = request.headers.authorization;
+      request.identity =
+        mode === "stream"
+          ? await deps.authenticator.stream(authorization, urlToken(request))
+          : await deps.authenticator.access(authorization);
+    } catch (error) {
+      const authError = error instanceof AuthError ? error : toAuthError(error);
+      request.authError = authError;
+      deps.metrics.authFailures.labels(authError.reason).inc();
+      request.log.info({ reason: authError.reason, ip: request.ip }, "authentication failed");
+      await deps.limits.hit("ip", request);
+      if (tokenRoute) await deps.limits.hit("token-ip", request);
+      return;
+    }
+    const scope = mode === "stream" ? "stream" : "user";
+    if (await deps.limits.hit(scope, request)) return deps.limits.reject(scope, request, reply);
+  });
+}
+
+/** The verified identity, or the authentication error to answer with. */
+export function requireIdentity(request: FastifyRequest) {
+  if (request.identity !== undefined) return request.identity;
+  throw request.authError ?? new AuthError("missing");
+}

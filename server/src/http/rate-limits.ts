@@ -1,0 +1,84 @@
+import rateLimit, { normalizeIP } from "@fastify/rate-limit";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { Redis } from "ioredis";
+import type { Config } from "../config.js";
+import type { Metrics } from "../metrics.js";
+import { sendError } from "./error-handler.js";
+
+/**
+ * The budgets (contract section 3):
+ * - `ip`: unauthenticated and failed-auth requests per client IP (cheap refusal of token floods);
+ * - `token-ip`: the same on `POST /events/token`, ten times stricter;
+ * - `user`: API and tRPC calls per user;
+ * - `stream`: stream connection attempts per user, raw and tRPC together.
+ */
+export type LimitScope = "ip" | "token-ip" | "user" | "stream";
+
+export type RateLimits = {
+  /** Counts one request against the scope; true when it is over budget. */
+  hit(scope: LimitScope, request: FastifyRequest): Promise<boolean>;
+  /** True when the scope is already over budget, without counting. */
+  exceeded(scope: LimitScope, request: FastifyRequest): Promise<boolean>;
+  /** Answers 429 with Retry-After. */
+  reject(scope: LimitScope, request: FastifyRequest, reply: FastifyReply): FastifyReply;
+};
+
+function userKey(request: FastifyRequest): string {
+  const identity = request.identity;
+  return identity === undefined
+    ? `ip:${normalizeIP(request.ip)}`
+    : JSON.stringify([identity.tenantId, identity.userId]);
+}
+
+export async function registerRateLimits(
+  app: FastifyInstance,
+  config: Config["rateLimit"],
+  metrics: Metrics,
+): Promise<RateLimits> {
+  const redis =
+    config.redisUrl === undefined
+      ? undefined
+      : new Redis(config.redisUrl, { connectTimeout: 2000, maxRetriesPerRequest: 1, enableOfflineQueue: false });
+  if (redis !== undefined) {
+    redis.on("error", (error) => app.log.warn({ err: error }, "rate-limit store unavailable"));
+    app.addHook("onClose", async () => {
+      await redis.quit().catch(() => redis.disconnect());
+    });
+  }
+  await app.register(rateLimit, {
+    global: false,
+    timeWindow: config.windowMs,
+    nameSpace: "circl-bff:rl:",
+    // A store outage must not take the API down with it; the limits resume with the store.
+    skipOnError: true,
+    ...(redis === undefined ? {} : { redis }),
+  });
+  const ip = (request: FastifyRequest) => normalizeIP(request.ip);
+  const limiters = {
+    ip: app.createRateLimit({ max: config.ipMax, keyGenerator: (request) => `ip:${ip(request)}` }),
+    "token-ip": app.createRateLimit({
+      max: Math.max(1, Math.ceil(config.ipMax / 10)),
+      keyGenerator: (request) => `token-ip:${ip(request)}`,
+    }),
+    user: app.createRateLimit({ max: config.max, keyGenerator: (request) => `user:${userKey(request)}` }),
+    stream: app.createRateLimit({ max: config.streamMax, keyGenerator: (request) => `stream:${userKey(request)}` }),
+  } satisfies Record<LimitScope, unknown>;
+  const retryAfter = new WeakMap<FastifyRequest, number>();
+
+  async function check(scope: LimitScope, request: FastifyRequest, increment: boolean): Promise<boolean> {
+    const result = await limiters[scope](request, { increment });
+    if (result.isAllowed || !result.isExceeded) return false;
+    retryAfter.set(request, Math.max(1, result.ttlInSeconds));
+    return true;
+  }
+
+  return {
+    hit: (scope, request) => check(scope, request, true),
+    exceeded: (scope, request) => check(scope, request, false),
+    reject(scope, request, reply) {
+      metrics.rateLimited.labels(scope).inc();
+      reply.header("retry-after", String(retryAfter.get(request) ?? Math.ceil(config.windowMs / 1000)));
+      return sendError(reply, 429, "rate limit exceeded, retry later");
+    },
+  };
+}
