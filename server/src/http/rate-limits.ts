@@ -1,3 +1,5 @@
+import { once } from "node:events";
+import { setTimeout as delay } from "node:timers/promises";
 import rateLimit, { normalizeIP } from "@fastify/rate-limit";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { Redis } from "ioredis";
@@ -44,6 +46,14 @@ export async function registerRateLimits(
     app.addHook("onClose", async () => {
       await redis.quit().catch(() => redis.disconnect());
     });
+    // Start counting from the first request: wait (briefly) for the store before serving.
+    const waiting = new AbortController();
+    await Promise.race([
+      once(redis, "ready", { signal: waiting.signal }),
+      delay(3000, undefined, { signal: waiting.signal }),
+    ]);
+    waiting.abort();
+    if (redis.status !== "ready") app.log.warn("rate-limit store not reachable yet; limits apply once it is");
   }
   await app.register(rateLimit, {
     global: false,
@@ -67,9 +77,12 @@ export async function registerRateLimits(
 
   async function check(scope: LimitScope, request: FastifyRequest, increment: boolean): Promise<boolean> {
     const result = await limiters[scope](request, { increment });
-    if (result.isAllowed || !result.isExceeded) return false;
-    retryAfter.set(request, Math.max(1, result.ttlInSeconds));
-    return true;
+    if (result.isAllowed) return false;
+    // Counting: over once this request went past the budget. Peeking: over once the budget is
+    // used up, so the next request is refused before any work.
+    const over = increment ? result.isExceeded : result.remaining <= 0;
+    if (over) retryAfter.set(request, Math.max(1, result.ttlInSeconds));
+    return over;
   }
 
   return {
