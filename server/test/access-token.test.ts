@@ -1,10 +1,9 @@
-import http from "node:http";
-import type { AddressInfo } from "node:net";
-import { exportJWK, exportSPKI, generateKeyPair, type JWK } from "jose";
+import { generateKeyPair } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createAccessTokenVerifier } from "../src/auth/access-token.js";
 import { testConfig } from "./helpers/config.js";
 import { type Gateway, startGateway } from "./helpers/gateway.js";
+import { type JwksServer, type SigningKey, signingKey, startJwksServer } from "./helpers/jwks-server.js";
 import { SseClient } from "./helpers/sse-client.js";
 import { accessToken, decodePayload, nowS, signToken, unsignedToken } from "./helpers/tokens.js";
 
@@ -52,64 +51,6 @@ async function streamTokenFor(url: string, token: string): Promise<Record<string
   const reply = await postToken(url, `Bearer ${token}`);
   expect(reply.status, JSON.stringify(reply.body)).toBe(200);
   return decodePayload((reply.body as { token: string }).token);
-}
-
-// ---------------------------------------------------------------------------------------------
-// A JWKS endpoint over real HTTP, with a request counter and a key set that can be replaced.
-
-type JwksServer = { url: string; keys: JWK[]; requests: number; close: () => Promise<void> };
-
-async function startJwksServer(keys: JWK[]): Promise<JwksServer> {
-  const state = { keys, requests: 0 };
-  const server = http.createServer((req, res) => {
-    state.requests += 1;
-    if (req.method !== "GET" || req.url !== "/.well-known/jwks.json") {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ keys: state.keys }));
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/.well-known/jwks.json`,
-    get keys() {
-      return state.keys;
-    },
-    set keys(next: JWK[]) {
-      state.keys = next;
-    },
-    get requests() {
-      return state.requests;
-    },
-    set requests(value: number) {
-      state.requests = value;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
-
-type SigningKey = {
-  kid: string;
-  alg: "RS256" | "ES256";
-  jwk: JWK;
-  publicKeyPem: string;
-  sign: (payload: Record<string, unknown>, kid?: string) => Promise<string>;
-};
-
-async function signingKey(alg: "RS256" | "ES256", kid: string): Promise<SigningKey> {
-  const { publicKey, privateKey } = await generateKeyPair(alg);
-  return {
-    kid,
-    alg,
-    jwk: { ...(await exportJWK(publicKey)), kid, alg, use: "sig" },
-    publicKeyPem: await exportSPKI(publicKey),
-    sign: (payload, signKid = kid) => signToken(payload, privateKey, { alg, kid: signKid }),
-  };
 }
 
 function claims(extra: Record<string, unknown> = {}): Record<string, unknown> {

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { MAX_ID_LENGTH } from "./subject-encoding.js";
+import { LONE_SURROGATE, MAX_ID_LENGTH } from "./subject-encoding.js";
 
 /** Event types the gateway emits itself; publishers may not use them. */
 export const RESERVED_EVENT_TYPES = ["connected", "reset", "ping"] as const;
@@ -15,7 +15,12 @@ export const publishableEventTypeSchema = eventTypeSchema.refine(
   { message: `the types ${RESERVED_EVENT_TYPES.join(", ")} are reserved for the gateway` },
 );
 
-export const idSchema = z.string().min(1).max(MAX_ID_LENGTH);
+/** A user or tenant id: 1–256 characters of well-formed Unicode (no lone surrogates). */
+export const idSchema = z
+  .string()
+  .min(1)
+  .max(MAX_ID_LENGTH)
+  .refine((id) => !LONE_SURROGATE.test(id), { message: "must be well-formed Unicode" });
 
 /** Event ids are opaque; bounded and free of characters that could break an SSE frame. */
 export const eventIdSchema = z

@@ -13,8 +13,13 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
 
 export const MAX_ID_LENGTH = 256;
 
+/** Matches a UTF-16 surrogate that is not part of a pair (not encodable as UTF-8). */
+export const LONE_SURROGATE = /\p{Cs}/u;
+
 export function encodeSubjectToken(id: string): string {
   if (id.length === 0) throw new RangeError("an id must not be empty");
+  // A lone surrogate would be encoded as U+FFFD and collide with other ids.
+  if (LONE_SURROGATE.test(id)) throw new RangeError("an id must be well-formed Unicode");
   let out = "";
   for (const char of id) {
     if (PLAIN.test(char)) {
