@@ -69,7 +69,6 @@ describe("JWT attack table", () => {
     ["token for another audience", () => idp.sign(claims({ aud: "someone-else" }))],
     ["token without audience", () => idp.sign(claims({ aud: undefined }))],
     ["expired", () => idp.sign(claims({ exp: nowS() - 5 }))],
-    ["an 11 KB token", () => idp.sign(claims({ pad: "x".repeat(8_000) }))],
   ];
 
   it.each(attacks)("refuses %s with 401", async (_name, make) => {
