@@ -123,6 +123,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   if (config.eventLoopMaxDelayMs > 0) {
     await app.register(underPressure, {
       maxEventLoopDelay: config.eventLoopMaxDelayMs,
+      sampleInterval: Math.max(50, Math.min(1000, config.eventLoopMaxDelayMs)),
       exposeStatusRoute: false,
       pressureHandler: (request, reply) => {
         if (request.routeOptions.url === "/health") return; // liveness is not load
