@@ -227,7 +227,10 @@ describe("load shedding", () => {
       await expect
         .poll(
           async () => {
-            shed = await request(`${gw.url}/events/stream`, { headers: { authorization: `Bearer ${token}` } });
+            shed = await request(`${gw.url}/events/token`, {
+              method: "POST",
+              headers: { authorization: `Bearer ${token}` },
+            });
             return shed.status;
           },
           { timeout: 10_000, interval: 50 },
@@ -235,6 +238,9 @@ describe("load shedding", () => {
         .toBe(503);
       expect(shed?.headers["retry-after"]).toBe("5");
       expect(JSON.parse(shed?.body ?? "")).toMatchObject({ statusCode: 503, error: "Service Unavailable" });
+      const newStream = await SseClient.open(`${gw.url}/events/stream`, { authorization: `Bearer ${token}` });
+      expect(newStream.status).toBe(503);
+      expect(newStream.res.headers["retry-after"]).toBe("5");
       // Liveness is not load.
       expect((await request(`${gw.url}/health`)).status).toBe(200);
       // The open stream still gets events.

@@ -1,4 +1,6 @@
 import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import pino, { type DestinationStream } from "pino";
 import { type App, type AppDeps, buildApp } from "../../src/app.js";
 import { testConfig } from "./config.js";
 import { accessToken, type TokenClaims } from "./tokens.js";
@@ -16,9 +18,23 @@ export type Gateway = {
   close: () => Promise<void>;
 };
 
+let suiteLog: DestinationStream | undefined;
+
+/** With the suite's log check on (global-setup.ts), every test gateway logs to its folder. */
+function suiteLogStream(): DestinationStream | undefined {
+  const dir = process.env.CIRCL_TEST_LOG_DIR;
+  if (dir === undefined) return undefined;
+  suiteLog ??= pino.destination({ dest: join(dir, `${process.pid}.log`), sync: true });
+  return suiteLog;
+}
+
 /** Builds the app from a test config and listens on a free port of 127.0.0.1. */
 export async function startGateway(env: Record<string, string> = {}, deps: AppDeps = {}): Promise<Gateway> {
-  const app = await buildApp(testConfig(env), deps);
+  const logStream = deps.logStream ?? suiteLogStream();
+  const app = await buildApp(testConfig({ ...(logStream === undefined ? {} : { LOG_LEVEL: "debug" }), ...env }), {
+    ...deps,
+    ...(logStream === undefined ? {} : { logStream }),
+  });
   await app.listen({ port: 0, host: "127.0.0.1" });
   const { port } = app.server.address() as AddressInfo;
   const url = `http://127.0.0.1:${port}`;
