@@ -9,14 +9,15 @@ const vitest = "test-results/vitest.json";
 if (existsSync(vitest)) {
   const report = JSON.parse(readFileSync(vitest, "utf8"));
   passed += report.numPassedTests;
-  failed += report.numFailedTests + (report.numRuntimeErrorTestSuites ?? 0);
+  // A skipped or todo test in CI is a test that did not run: count it as failed.
+  failed += report.numFailedTests + (report.numRuntimeErrorTestSuites ?? 0) + report.numPendingTests + report.numTodoTests;
   found++;
 }
 const playwright = "test-results/playwright.json";
 if (existsSync(playwright)) {
   const { stats } = JSON.parse(readFileSync(playwright, "utf8"));
   passed += stats.expected;
-  failed += stats.unexpected + stats.flaky;
+  failed += stats.unexpected + stats.flaky + stats.skipped;
   found++;
 }
 if (found === 0) failed = 1;
