@@ -15,6 +15,10 @@ import { registerStreamRoute } from "./http/stream-route.js";
 import { registerTokenRoute } from "./http/token-route.js";
 import { loggerOptions } from "./logger.js";
 import { createMetrics, type Metrics } from "./metrics.js";
+import { IdempotencyStore } from "./proxy/idempotency-store.js";
+import { createOperationCaller } from "./proxy/operation-caller.js";
+import { registerRawProxy } from "./proxy/raw-proxy.js";
+import { UpstreamClient } from "./proxy/upstream-client.js";
 import { ConnectionLimiter } from "./stream/connection-limiter.js";
 import { createEventPublisher } from "./stream/event-publisher.js";
 import { Hub } from "./stream/hub.js";
@@ -73,6 +77,15 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   const authenticator = createAuthenticator(createAccessTokenVerifier(config.jwt), streamTokens);
   const limiter = new ConnectionLimiter(config.sse.maxConnectionsPerUser);
   const publish = createEventPublisher(bus, metrics);
+  const upstream =
+    config.upstream.url === undefined ? undefined : new UpstreamClient(config.upstream.url, config.upstream.timeoutMs);
+  const idempotency = new IdempotencyStore({
+    ttlMs: config.upstream.idempotencyTtlMs,
+    maxEntries: 10_000,
+    maxTotalBytes: 32 * 1024 * 1024,
+    maxResponseBytes: 256 * 1024,
+    now,
+  });
 
   app.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);
@@ -87,7 +100,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     hub.close();
   });
   app.addHook("onClose", async () => {
-    await bus.close();
+    await Promise.all([bus.close(), upstream?.close()]);
   });
 
   registerErrorHandling(app, metrics);
@@ -112,9 +125,16 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   registerStreamRoute(app, { hub, authenticator, limiter, heartbeatMs: config.sse.heartbeatMs, now });
   await registerTrpc(app, {
     router: createAppRouter({ heartbeatMs: config.sse.heartbeatMs, maxPendingBytes: config.sse.maxPendingBytes }),
-    services: { hub, authenticator, streamTokens, publish },
+    services: {
+      hub,
+      authenticator,
+      streamTokens,
+      publish,
+      operations: createOperationCaller({ upstream, idempotency }),
+    },
     limiter,
   });
+  await registerRawProxy(app, { upstream, authenticator, idempotency, bodyLimitBytes: config.upstream.bodyLimitBytes });
   registerDemoRoutes(app, { devToken: config.production ? undefined : deps.devToken });
 
   return Object.assign(app as FastifyInstance, { hub, bus, metrics });

@@ -1,5 +1,6 @@
 import {
   type EventEnvelope,
+  operations,
   publishInputSchema,
   publishResultSchema,
   streamInputSchema,
@@ -10,6 +11,7 @@ import { AuthError } from "../auth/auth-error.js";
 import { ForbiddenError } from "../stream/event-publisher.js";
 import { QueueSink } from "../stream/queue-sink.js";
 import type { TrpcContext } from "./context.js";
+import { createProxyProcedures } from "./proxy-router.js";
 
 export type RouterOptions = { heartbeatMs: number; maxPendingBytes: number };
 
@@ -94,6 +96,7 @@ export function createAppRouter(options: RouterOptions) {
           }
         }),
     }),
+    proxy: t.router(createProxyProcedures(authed, operations)),
   });
 }
 
