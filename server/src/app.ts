@@ -9,7 +9,7 @@ import type { EventBus } from "./bus/event-bus.js";
 import { MemoryBus } from "./bus/memory-bus.js";
 import type { Config } from "./config.js";
 import { registerDemoRoutes } from "./http/demo-routes.js";
-import { registerErrorHandling } from "./http/error-handler.js";
+import { registerErrorHandling, sendError } from "./http/error-handler.js";
 import { registerOpsRoutes } from "./http/ops-routes.js";
 import { registerStreamRoute } from "./http/stream-route.js";
 import { registerTokenRoute } from "./http/token-route.js";
@@ -54,6 +54,13 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     bodyLimit: 1_048_576,
     routerOptions: { maxParamLength: 256 },
     return503OnClosing: true,
+    // Fastify's own refusals (undecodable URL, overlong parameter) in the contract's error shape.
+    frameworkErrors: (error, _request, reply) =>
+      sendError(
+        reply,
+        error.statusCode ?? 400,
+        error.code === "FST_ERR_BAD_URL" ? "invalid path: malformed percent-encoding" : error.message,
+      ),
     forceCloseConnections: true,
   });
 

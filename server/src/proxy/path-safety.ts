@@ -36,10 +36,15 @@ function hasControlCharacter(form: string): boolean {
   return false;
 }
 
+/**
+ * `.` and `..`, and lookalikes: `..;param` is `..` to servlet containers, full-width dots become
+ * dots under NFKC, and a segment that starts or ends with `..` is refused too (reply-from refuses
+ * any `/..` or `../` substring, and some servers trim what follows the dots).
+ */
 function isDotSegment(segment: string): boolean {
-  // `..;param` is `..` to servlet containers; full-width dots become dots under NFKC.
   const bare = segment.split(";")[0] ?? "";
-  return bare === "." || bare === ".." || segment.normalize("NFKC") === "." || segment.normalize("NFKC") === "..";
+  const folded = segment.normalize("NFKC");
+  return bare === "." || folded === "." || folded.startsWith("..") || folded.endsWith("..");
 }
 
 function checkForm(form: string, decoded: boolean, first: boolean): string | undefined {

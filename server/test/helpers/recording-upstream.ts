@@ -113,6 +113,7 @@ export function rawRequest(
     });
     const lines = [`GET ${target} HTTP/1.1`, `host: ${hostname}:${port}`, "connection: close"];
     for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
-    socket.end(Buffer.from(`${lines.join("\r\n")}\r\n\r\n`, "latin1"));
+    // write, not end: a half-closed client socket makes Node abort the request mid-way
+    socket.write(Buffer.from(`${lines.join("\r\n")}\r\n\r\n`, "latin1"));
   });
 }
