@@ -9,9 +9,10 @@ import { type OperationCaller, OperationError, type OperationFailure } from "../
 import { traceContext } from "../proxy/upstream-headers.js";
 
 /** No argument at all is accepted when every part of the input is optional. */
-type MaybeEmpty<T> = Partial<T> extends T ? T | undefined : T;
+type MaybeEmpty<T> = Record<never, never> extends T ? T | undefined : T;
 type QueryInput<O extends Operation> = MaybeEmpty<z.input<O["input"]>>;
-type MutationInput<O extends Operation> = MaybeEmpty<z.input<O["input"]> & { idempotencyKey?: string }>;
+type Flatten<T> = { [K in keyof T]: T[K] };
+type MutationInput<O extends Operation> = MaybeEmpty<Flatten<z.input<O["input"]> & { idempotencyKey?: string }>>;
 
 /** The procedures a manifest becomes, typed from its schemas so the client infers them. */
 export type ProxyProcedures<M extends OperationManifest, Meta, ErrorShape> = {
