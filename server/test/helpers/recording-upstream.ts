@@ -53,11 +53,6 @@ export class RecordingUpstream {
     return upstream;
   }
 
-  /** Resolves when `count` requests have arrived. */
-  async waitForRequests(count: number): Promise<void> {
-    while (this.requests.length < count) await new Promise((resolve) => setImmediate(resolve));
-  }
-
   close(): Promise<void> {
     return new Promise((resolve) => {
       this.server.close(() => resolve());
