@@ -122,8 +122,10 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       "x-request-id",
       "idempotency-key",
       "trpc-accept",
+      "traceparent",
+      "tracestate",
     ],
-    exposedHeaders: ["x-request-id", "retry-after"],
+    exposedHeaders: ["x-request-id", "retry-after", "etag", "location", "idempotent-replayed"],
     maxAge: 600,
   });
 

@@ -5,8 +5,8 @@ import { Readable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { type Gateway, startGateway } from "./helpers/gateway.js";
 import { httpCall, json } from "./helpers/http-call.js";
-import { RecordingUpstream } from "./helpers/recording-upstream.js";
 import { trackHandles } from "./helpers/leak-check.js";
+import { RecordingUpstream } from "./helpers/recording-upstream.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -98,7 +98,9 @@ describe("raw proxy /api/*", () => {
   it("keeps the base path of UPSTREAM_URL", async () => {
     const up = await upstream();
     const gw = await gateway({ UPSTREAM_URL: `${up.url}/v1/` });
-    const res = await httpCall(`${gw.url}/api/items/7?x=1`, { headers: { authorization: `Bearer ${await gw.token()}` } });
+    const res = await httpCall(`${gw.url}/api/items/7?x=1`, {
+      headers: { authorization: `Bearer ${await gw.token()}` },
+    });
     expect(res.status).toBe(200);
     expect(up.requests.map((r) => r.url)).toEqual(["/v1/items/7?x=1"]);
   });
@@ -135,7 +137,11 @@ describe("raw proxy /api/*", () => {
     // No (or an invalid) traceparent: the gateway starts a trace and a request id of its own.
     await httpCall(`${gw.url}/api/whoami`, { headers: { authorization: `Bearer ${token}` } });
     await httpCall(`${gw.url}/api/whoami`, {
-      headers: { authorization: `Bearer ${token}`, traceparent: "00-00000000000000000000000000000000-00f067aa0ba902b7-01", tracestate: "x=1" },
+      headers: {
+        authorization: `Bearer ${token}`,
+        traceparent: "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+        tracestate: "x=1",
+      },
     });
     for (const seen of up.requests.slice(1)) {
       expect(seen.headers.traceparent).toMatch(TRACEPARENT);
@@ -181,7 +187,15 @@ describe("raw proxy /api/*", () => {
     expect(res.headers["x-upstream-hop"]).toBeUndefined();
     expect(res.headers["x-kept"]).toBe("1");
     const seen = up.requests[0]?.headers ?? {};
-    for (const name of ["x-hop-secret", "keep-alive", "proxy-connection", "proxy-authorization", "te", "trailer", "upgrade"]) {
+    for (const name of [
+      "x-hop-secret",
+      "keep-alive",
+      "proxy-connection",
+      "proxy-authorization",
+      "te",
+      "trailer",
+      "upgrade",
+    ]) {
       expect(seen[name], name).toBeUndefined();
     }
     expect(seen.connection ?? "keep-alive").toBe("keep-alive");
@@ -193,7 +207,10 @@ describe("raw proxy /api/*", () => {
     const up = await upstream();
     const gw = await gateway({ UPSTREAM_URL: up.url });
     const streamToken = json(
-      await httpCall(`${gw.url}/events/token`, { method: "POST", headers: { authorization: `Bearer ${await gw.token()}` } }),
+      await httpCall(`${gw.url}/events/token`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${await gw.token()}` },
+      }),
     ).token as string;
     const attempts: [string, http.OutgoingHttpHeaders][] = [
       ["/api/todos", {}],
@@ -204,10 +221,31 @@ describe("raw proxy /api/*", () => {
       [`/api/todos?access_token=${await gw.token()}`, {}],
     ];
     for (const [path, headers] of attempts) {
-      const res = await httpCall(`${gw.url}${path}`, { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: "{}" });
+      const res = await httpCall(`${gw.url}${path}`, {
+        method: "POST",
+        headers: { ...headers, "content-type": "application/json" },
+        body: "{}",
+      });
       expect(res.status, path).toBe(401);
       expectErrorShape(json(res), 401);
     }
+    expect(up.requests).toHaveLength(0);
+  });
+
+  it("answers CORS preflights itself: no token needed, nothing forwarded", async () => {
+    const up = await upstream();
+    const gw = await gateway({ UPSTREAM_URL: up.url });
+    const res = await httpCall(`${gw.url}/api/todos`, {
+      method: "OPTIONS",
+      headers: {
+        origin: "http://localhost:3000",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization, content-type, idempotency-key, traceparent",
+      },
+    });
+    expect(res.status).toBe(204);
+    expect(res.headers["access-control-allow-origin"]).toBe("http://localhost:3000");
+    expect(res.headers["access-control-allow-headers"]).toContain("traceparent");
     expect(up.requests).toHaveLength(0);
   });
 
@@ -266,7 +304,8 @@ describe("raw proxy /api/*", () => {
 
   it("passes upstream errors, HEAD and 204 through as they are, and does not retry", async () => {
     const up = await upstream((req, res) => {
-      if (req.url === "/unavailable") res.writeHead(503, { "retry-after": "7", "content-type": "text/plain" }).end("busy");
+      if (req.url === "/unavailable")
+        res.writeHead(503, { "retry-after": "7", "content-type": "text/plain" }).end("busy");
       else if (req.method === "HEAD") res.writeHead(200, { "content-length": "1234", "x-head": "1" }).end();
       else res.writeHead(204).end();
     });
