@@ -26,7 +26,6 @@ export type RawProxyDeps = {
 };
 
 type ProxyState = { identity: Identity; rest: string };
-const state = new WeakMap<FastifyRequest, ProxyState>();
 
 /**
  * `ALL /api/*` → `UPSTREAM_URL/*` (contract section 9), on @fastify/reply-from over the shared
@@ -35,6 +34,8 @@ const state = new WeakMap<FastifyRequest, ProxyState>();
  */
 export async function registerRawProxy(app: FastifyInstance, deps: RawProxyDeps): Promise<void> {
   const { upstream } = deps;
+  // What the onRequest checks established, for the handler (kept off the request object's type).
+  const state = new WeakMap<FastifyRequest, ProxyState>();
   await app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser("*", (_request, payload, done) => done(null, payload));
