@@ -266,6 +266,15 @@ describe("raw proxy /api/*", () => {
     expect(res.body.toString()).not.toContain("127.0.0.1");
     expect(res.body.toString()).not.toContain(String(port));
     expect(res.body.toString()).not.toMatch(/ECONNREFUSED|at .*\.js/);
+
+    // with a request body that was read before the upstream failed, too
+    const post = await httpCall(`${gw.url}/api/todos`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${await gw.token()}`, "content-type": "application/json" },
+      body: JSON.stringify({ title: "x" }),
+    });
+    expect(post.status).toBe(502);
+    expectErrorShape(json(post), 502);
   });
 
   it("answers 504 when the upstream is slower than UPSTREAM_TIMEOUT_MS, without naming it", async () => {

@@ -162,6 +162,11 @@ function forward(
         sendError(reply, 413, `request body larger than ${deps.bodyLimitBytes} bytes`);
         return;
       }
+      if (request.raw.socket.destroyed) {
+        // the client went away mid-request; there is no one to answer
+        request.log.info({ target }, "client closed the request before the upstream answered");
+        return;
+      }
       const failure = classifyUpstreamError(error);
       request.log.warn({ err: error, failure, target }, "upstream call failed");
       sendError(reply, FAILURE_STATUS[failure], FAILURE_MESSAGE[failure]);
