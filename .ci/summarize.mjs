@@ -10,7 +10,8 @@ if (existsSync(vitest)) {
   const report = JSON.parse(readFileSync(vitest, "utf8"));
   passed += report.numPassedTests;
   // A skipped or todo test in CI is a test that did not run: count it as failed.
-  failed += report.numFailedTests + (report.numRuntimeErrorTestSuites ?? 0) + report.numPendingTests + report.numTodoTests;
+  failed +=
+    report.numFailedTests + (report.numRuntimeErrorTestSuites ?? 0) + report.numPendingTests + report.numTodoTests;
   found++;
 }
 const playwright = "test-results/playwright.json";

@@ -85,4 +85,22 @@ $("publish").onclick = async () => {
   });
   $("publish-result").textContent = JSON.stringify(await res.json());
 };
+
+// The upstream proxy: the raw route with an Idempotency-Key, and a typed procedure over plain fetch.
+$("todo-add").onclick = async () => {
+  const res = await fetch("/api/todos", {
+    method: "POST",
+    headers: {
+      authorization: `Bearer ${$("token").value}`,
+      "content-type": "application/json",
+      "idempotency-key": crypto.randomUUID(),
+    },
+    body: JSON.stringify({ title: $("todo-title").value }),
+  });
+  $("proxy-result").textContent = `${res.status} ${JSON.stringify(await res.json(), null, 2)}`;
+};
+$("todo-list").onclick = async () => {
+  const res = await fetch("/trpc/proxy.listTodos", { headers: { authorization: `Bearer ${$("token").value}` } });
+  $("proxy-result").textContent = `${res.status} ${JSON.stringify(await res.json(), null, 2)}`;
+};
 if (devToken) connect();

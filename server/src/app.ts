@@ -13,13 +13,17 @@ import { MemoryBus } from "./bus/memory-bus.js";
 import type { Config } from "./config.js";
 import { registerAuthentication } from "./http/authentication.js";
 import { registerDemoRoutes } from "./http/demo-routes.js";
-import { errorBody, registerErrorHandling } from "./http/error-handler.js";
+import { errorBody, registerErrorHandling, sendError } from "./http/error-handler.js";
 import { registerOpsRoutes } from "./http/ops-routes.js";
 import { registerRateLimits } from "./http/rate-limits.js";
 import { registerStreamRoute } from "./http/stream-route.js";
 import { registerTokenRoute } from "./http/token-route.js";
 import { loggerOptions } from "./logger.js";
 import { createMetrics, type Metrics } from "./metrics.js";
+import { IdempotencyStore } from "./proxy/idempotency-store.js";
+import { createOperationCaller } from "./proxy/operation-caller.js";
+import { registerRawProxy } from "./proxy/raw-proxy.js";
+import { UpstreamClient } from "./proxy/upstream-client.js";
 import { ConnectionLimiter } from "./stream/connection-limiter.js";
 import { createEventPublisher } from "./stream/event-publisher.js";
 import { Hub } from "./stream/hub.js";
@@ -55,6 +59,13 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     bodyLimit: 1_048_576,
     routerOptions: { maxParamLength: 256 },
     return503OnClosing: true,
+    // Fastify's own refusals (undecodable URL, overlong parameter) in the contract's error shape.
+    frameworkErrors: (error, _request, reply) =>
+      sendError(
+        reply,
+        error.statusCode ?? 400,
+        error.code === "FST_ERR_BAD_URL" ? "invalid path: malformed percent-encoding" : error.message,
+      ),
     forceCloseConnections: true,
     trustProxy:
       typeof config.trustProxy === "number"
@@ -100,6 +111,15 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   });
   const limiter = new ConnectionLimiter(config.sse.maxConnectionsPerUser);
   const publish = createEventPublisher(bus, metrics);
+  const upstream =
+    config.upstream.url === undefined ? undefined : new UpstreamClient(config.upstream.url, config.upstream.timeoutMs);
+  const idempotency = new IdempotencyStore({
+    ttlMs: config.upstream.idempotencyTtlMs,
+    maxEntries: 10_000,
+    maxTotalBytes: 32 * 1024 * 1024,
+    maxResponseBytes: 256 * 1024,
+    now,
+  });
 
   app.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);
@@ -115,7 +135,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   });
   app.addHook("onClose", async () => {
     stopRevocations();
-    await bus.close();
+    await Promise.all([bus.close(), upstream?.close()]);
   });
 
   // Load shedding first: while the event loop lags, new requests are refused before any work;
@@ -160,8 +180,10 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       "x-request-id",
       "idempotency-key",
       "trpc-accept",
+      "traceparent",
+      "tracestate",
     ],
-    exposedHeaders: ["x-request-id", "retry-after"],
+    exposedHeaders: ["x-request-id", "retry-after", "etag", "location", "idempotent-replayed"],
     maxAge: 600,
   });
   const limits = await registerRateLimits(app, config.rateLimit, metrics);
@@ -179,9 +201,11 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       publish,
       revoke: (revocation) => bus.publishControl({ kind: "revoke", ...revocation }),
       revocationTtlS: config.revocationTtlS,
+      operations: createOperationCaller({ upstream, idempotency }),
     },
     limiter,
   });
+  await registerRawProxy(app, { upstream, idempotency, bodyLimitBytes: config.upstream.bodyLimitBytes });
   registerDemoRoutes(app, { devToken: config.production ? undefined : deps.devToken });
 
   return Object.assign(app as FastifyInstance, { hub, bus, metrics });

@@ -21,7 +21,7 @@ export type Config = {
   streamToken: { secret: Uint8Array; ttlS: number };
   nats: { urls?: string[]; stream: string };
   replayBufferSize: number;
-  upstream: { url?: URL; timeoutMs: number };
+  upstream: { url?: URL; timeoutMs: number; bodyLimitBytes: number; idempotencyTtlMs: number };
   corsOrigins: string[];
   rateLimit: { max: number; windowMs: number; ipMax: number; streamMax: number; redisUrl?: string };
   sse: {
@@ -76,6 +76,8 @@ const envSchema = z.object({
   REPLAY_BUFFER_SIZE: int(1000, 1),
   UPSTREAM_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
   UPSTREAM_TIMEOUT_MS: int(10_000, 1),
+  PROXY_BODY_LIMIT_BYTES: int(1_048_576, 1),
+  PROXY_IDEMPOTENCY_TTL_MS: int(300_000, 1000),
   CORS_ORIGINS: optionalString,
   RATE_LIMIT_MAX: int(300, 1),
   RATE_LIMIT_WINDOW_MS: int(60_000, 1),
@@ -146,6 +148,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (e.SSE_HEARTBEAT_MS >= e.SSE_MAX_CONNECTION_MS) {
     problems.push("SSE_HEARTBEAT_MS: must be shorter than SSE_MAX_CONNECTION_MS");
   }
+  if (e.UPSTREAM_URL !== undefined) {
+    const upstream = new URL(e.UPSTREAM_URL);
+    if (upstream.username !== "" || upstream.password !== "" || upstream.search !== "" || upstream.hash !== "") {
+      problems.push("UPSTREAM_URL: must not contain credentials, a query or a fragment");
+    }
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   const generatedJwtSecret = e.JWT_SECRET === undefined && e.JWKS_URL === undefined;
@@ -183,6 +191,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     upstream: {
       url: e.UPSTREAM_URL === undefined ? undefined : new URL(e.UPSTREAM_URL),
       timeoutMs: e.UPSTREAM_TIMEOUT_MS,
+      bodyLimitBytes: e.PROXY_BODY_LIMIT_BYTES,
+      idempotencyTtlMs: e.PROXY_IDEMPOTENCY_TTL_MS,
     },
     corsOrigins,
     rateLimit: {

@@ -1,6 +1,7 @@
 import closeWithGrace from "close-with-grace";
 import { buildApp } from "./app.js";
 import { type Config, ConfigError, loadConfig } from "./config.js";
+import { type DemoUpstream, startDemoUpstream } from "./demo-upstream/demo-upstream.js";
 import { DEV_IDENTITY, devBanner, mintDevToken } from "./dev-token.js";
 
 function readConfig(): Config {
@@ -13,7 +14,13 @@ function readConfig(): Config {
   }
 }
 
-const config = readConfig();
+let config = readConfig();
+// Development without UPSTREAM_URL proxies /api/* to the built-in demo upstream (production: 503).
+let demoUpstream: DemoUpstream | undefined;
+if (!config.production && config.upstream.url === undefined) {
+  demoUpstream = await startDemoUpstream();
+  config = { ...config, upstream: { ...config.upstream, url: demoUpstream.url } };
+}
 const devToken =
   !config.production && config.jwt.secret !== undefined
     ? await mintDevToken(config.jwt.secret, {
@@ -26,11 +33,18 @@ const devToken =
     : undefined;
 
 const app = await buildApp(config, { devToken });
+if (demoUpstream !== undefined) {
+  app.log.info(
+    { upstream: demoUpstream.url.href },
+    "UPSTREAM_URL is not set: /api/* goes to the built-in demo upstream",
+  );
+}
 
 closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
   if (err !== undefined) app.log.error({ err }, "shutting down after an error");
   else app.log.info({ signal }, "shutting down");
   await app.close();
+  await demoUpstream?.close();
 });
 
 await app.listen({ port: config.port, host: config.host });

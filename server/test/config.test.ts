@@ -44,7 +44,7 @@ describe("loadConfig in development", () => {
       streamToken: { secret: expect.any(Uint8Array), ttlS: 300 },
       nats: { urls: undefined, stream: "EVENTS" },
       replayBufferSize: 1000,
-      upstream: { url: undefined, timeoutMs: 10_000 },
+      upstream: { url: undefined, timeoutMs: 10_000, bodyLimitBytes: 1_048_576, idempotencyTtlMs: 300_000 },
       corsOrigins: ["http://localhost:3000"],
       rateLimit: { max: 300, windowMs: 60_000, ipMax: 1200, streamMax: 120, redisUrl: undefined },
       sse: { maxConnectionsPerUser: 10, heartbeatMs: 15_000, maxConnectionMs: 3_600_000, maxPendingBytes: 1_048_576 },
@@ -112,6 +112,8 @@ describe("loadConfig in development", () => {
       TRUST_PROXY: "10.0.0.0/8, 127.0.0.1",
       EVENT_LOOP_MAX_DELAY_MS: "250",
       REVOCATION_TTL_S: "3600",
+      PROXY_BODY_LIMIT_BYTES: "2048",
+      PROXY_IDEMPOTENCY_TTL_MS: "60000",
     });
     expect(config).toEqual({
       production: false,
@@ -130,7 +132,12 @@ describe("loadConfig in development", () => {
       streamToken: { secret: new TextEncoder().encode(SECRET_B), ttlS: 60 },
       nats: { urls: ["nats://a:4222", "nats://b:4222"], stream: "MY_EVENTS" },
       replayBufferSize: 50,
-      upstream: { url: new URL("http://upstream.internal:8080/"), timeoutMs: 2500 },
+      upstream: {
+        url: new URL("http://upstream.internal:8080/"),
+        timeoutMs: 2500,
+        bodyLimitBytes: 2048,
+        idempotencyTtlMs: 60_000,
+      },
       corsOrigins: ["https://a.example.com", "http://localhost:5173"],
       rateLimit: { max: 10, windowMs: 1000, ipMax: 20, streamMax: 5, redisUrl: "redis://redis:6379" },
       sse: { maxConnectionsPerUser: 3, heartbeatMs: 500, maxConnectionMs: 60_000, maxPendingBytes: 4096 },

@@ -1,3 +1,4 @@
 export * from "./event-schemas.js";
+export * from "./operations/index.js";
 export * from "./stream-key.js";
 export * from "./subject-encoding.js";

@@ -10,7 +10,7 @@ const TOKEN_ROUTE = "/events/token";
 
 function authMode(request: FastifyRequest): AuthMode {
   const route = request.routeOptions.url;
-  if (route === undefined || request.method === "OPTIONS") return "none"; // 404: the not-found handler counts it
+  if (route === undefined) return "none"; // 404: the not-found handler counts it
   if (route === TRPC_ROUTE) {
     return (request.params as { path?: string }).path === "events.stream" ? "stream" : "access";
   }

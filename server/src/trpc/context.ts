@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Revocation } from "../auth/revocations.js";
 import type { StreamTokens } from "../auth/stream-token.js";
+import type { OperationCaller } from "../proxy/operation-caller.js";
 import type { EventPublisher } from "../stream/event-publisher.js";
 import type { Hub } from "../stream/hub.js";
 
@@ -12,6 +13,8 @@ export type TrpcServices = {
   /** Broadcasts a revocation to every instance. */
   revoke: (revocation: Revocation) => Promise<void>;
   revocationTtlS: number;
+  /** Runs `proxy.*` operations against the upstream. */
+  operations: OperationCaller;
 };
 
 export type TrpcContext = {

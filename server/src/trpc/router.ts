@@ -1,5 +1,6 @@
 import {
   type EventEnvelope,
+  operations,
   publishInputSchema,
   publishResultSchema,
   revokeInputSchema,
@@ -12,6 +13,7 @@ import "../http/request-auth.js";
 import { ForbiddenError } from "../stream/event-publisher.js";
 import { QueueSink } from "../stream/queue-sink.js";
 import type { TrpcContext } from "./context.js";
+import { createProxyProcedures } from "./proxy-router.js";
 
 export type RouterOptions = { heartbeatMs: number; maxPendingBytes: number };
 
@@ -115,6 +117,7 @@ export function createAppRouter(options: RouterOptions) {
           }
         }),
     }),
+    proxy: t.router(createProxyProcedures(authed, operations)),
   });
 }
 
