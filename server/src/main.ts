@@ -25,7 +25,15 @@ const devToken =
       })
     : undefined;
 
-const app = await buildApp(config, { devToken });
+const app = await buildApp(config, {
+  devToken,
+  // The stream's positions are meaningless now: exit, and let the supervisor start a process
+  // that adopts the new stream (new epoch: clients get `reset`).
+  onStreamReplaced: (reason) => {
+    app.log.fatal({ reason }, "JetStream stream replaced; restarting");
+    void app.close().finally(() => process.exit(1));
+  },
+});
 
 closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
   if (err !== undefined) app.log.error({ err }, "shutting down after an error");

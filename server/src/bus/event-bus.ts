@@ -1,4 +1,5 @@
 import type { StreamKey } from "@circl-bff/shared";
+import type { DeadLetters } from "./publish-queue.js";
 
 /**
  * A stream position: one sequence across all keys, plus the epoch of the bus that assigned it.
@@ -26,7 +27,17 @@ export type Gap = { readonly gap: string };
 
 export type Unsubscribe = () => void;
 
+/** The bus cannot take the publish now (e.g. its retry queue is full): answer 503. */
+export class BusUnavailableError extends Error {
+  override readonly name = "BusUnavailableError";
+}
+
 export interface EventBus {
+  /** Which engine this is (`/ready`), and the `source` label of events it replays. */
+  readonly kind: string;
+  readonly replaySource: string;
+  /** Publishes that failed for good, when the engine keeps them (NATS). */
+  readonly deadLetters?: DeadLetters;
   /** The epoch of the positions this bus hands out now. */
   readonly epoch: string;
   /**

@@ -168,7 +168,7 @@ export class Hub {
   }
 
   private async *countReplayed(events: AsyncIterable<BusEvent>): AsyncIterable<BusEvent> {
-    const counter = this.metrics.replayEvents.labels("bus");
+    const counter = this.metrics.replayEvents.labels(this.bus.replaySource);
     for await (const event of events) {
       counter.inc();
       yield event;

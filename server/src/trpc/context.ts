@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Authenticator } from "../auth/authenticator.js";
 import type { Identity } from "../auth/identity.js";
 import type { StreamTokens } from "../auth/stream-token.js";
+import type { DeadLetters } from "../bus/publish-queue.js";
 import type { EventPublisher } from "../stream/event-publisher.js";
 import type { Hub } from "../stream/hub.js";
 
@@ -11,6 +12,8 @@ export type TrpcServices = {
   authenticator: Authenticator;
   streamTokens: StreamTokens;
   publish: EventPublisher;
+  /** Present when the bus keeps failed publishes (NATS). */
+  deadLetters?: DeadLetters;
 };
 
 export type TrpcContext = {

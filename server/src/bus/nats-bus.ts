@@ -1,0 +1,462 @@
+import { randomUUID } from "node:crypto";
+import { keyId, type StreamKey, subjectForKey, tenantWildcardSubject } from "@circl-bff/shared";
+import {
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  jetstream,
+  jetstreamManager,
+  type StreamInfo,
+} from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { decodeMessage, encodeMessage, type InvalidReason } from "./bus-message.js";
+import {
+  type BusEvent,
+  type BusPublishResult,
+  BusUnavailableError,
+  type EventBus,
+  type Gap,
+  type OutgoingEvent,
+  type Unsubscribe,
+} from "./event-bus.js";
+import {
+  ensureStream,
+  isStreamNotFound,
+  STREAM_SUBJECT,
+  type StreamSettings,
+  streamEpoch,
+} from "./nats-stream-setup.js";
+import { type PendingPublish, PublishQueue, type SendOutcome } from "./publish-queue.js";
+
+type Inc = { inc(value?: number): void };
+type Settable = { set(value: number): void };
+
+/** What the bus reports; `Metrics` from metrics.ts fits, the bus does not import app code. */
+export type NatsBusMetrics = {
+  natsMessagesReceived: Inc;
+  natsMessagesInvalid: { labels(reason: InvalidReason): Inc };
+  natsReconnects: Inc;
+  publishQueueDepth: Settable;
+  publishDlqSize: Settable;
+};
+
+/** A pino-compatible logger (the app's `app.log.child(...)`). */
+export type BusLogger = {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+};
+
+export type NatsBusOptions = {
+  servers: string[];
+  stream: StreamSettings;
+  /** Messages with a larger body are counted as invalid and skipped. */
+  maxMessageBytes: number;
+  /** How long one JetStream publish waits for its ack before the event goes to the retry queue. */
+  publishTimeoutMs: number;
+  queue: { maxSize: number; maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
+  /** How long `close()` keeps trying to publish what is still queued. */
+  drainTimeoutMs: number;
+  metrics: NatsBusMetrics;
+  logger: BusLogger;
+  /**
+   * The stream was deleted or replaced under the running gateway. Its positions no longer mean
+   * anything, so the bus stops delivering and reports not ready; the owner should restart the
+   * process, which adopts (or creates) the new stream under a new epoch.
+   */
+  onStreamReplaced?: (reason: string) => void;
+  connectionName?: string;
+};
+
+const BACKLOG_CHUNK = 1000;
+/** Messages held while the stream's identity is being re-checked (after a consumer reset). */
+const MAX_HELD = 10_000;
+
+/**
+ * The JetStream engine. One stream over `events.>`; positions are stream sequences and the
+ * epoch is the stream's creation time. One ordered consumer per instance delivers every event
+ * live and is demultiplexed by subject to the local listeners, so NATS-side cost does not
+ * depend on the number of connected clients; resumes beyond the hub's buffers read the stream
+ * with a short-lived ordered consumer filtered to the tenant.
+ */
+export class NatsBus implements EventBus {
+  readonly kind = "nats";
+  readonly replaySource = "jetstream";
+  readonly epoch: string;
+  readonly deadLetters: PublishQueue;
+  private lastSeq: number;
+  private connected = true;
+  private closed = false;
+  private replaced: string | undefined;
+  private suspect = false;
+  private held: JsMsg[] = [];
+  private verifying: Promise<void> | undefined;
+  private verifyTimer: NodeJS.Timeout | undefined;
+  private live: ConsumerMessages | undefined;
+  private readonly backlogs = new Set<ConsumerMessages>();
+  private readonly listeners = new Map<string, Set<(event: BusEvent) => void>>();
+  private readonly js: JetStreamClient;
+
+  private constructor(
+    private readonly nc: NatsConnection,
+    private readonly jsm: JetStreamManager,
+    info: StreamInfo,
+    private readonly options: NatsBusOptions,
+  ) {
+    this.js = jetstream(nc, { timeout: options.publishTimeoutMs });
+    this.epoch = streamEpoch(info);
+    this.lastSeq = info.state.last_seq;
+    this.deadLetters = new PublishQueue({
+      ...options.queue,
+      send: (item) => this.send(item),
+      canSend: () => this.connected && this.replaced === undefined,
+      onSizes: (queued, dead) => {
+        options.metrics.publishQueueDepth.set(queued);
+        options.metrics.publishDlqSize.set(dead);
+      },
+      onDeadLetter: (item) =>
+        options.logger.error(
+          { id: item.id, subject: subjectForKey(item.key), attempts: item.attempts, error: item.lastError },
+          "publish moved to the dead-letter list",
+        ),
+    });
+  }
+
+  /** Connects (failing fast when NATS is unreachable at startup), sets the stream up, starts live delivery. */
+  static async connect(options: NatsBusOptions): Promise<NatsBus> {
+    const nc = await connect({
+      servers: options.servers,
+      name: options.connectionName ?? "circl-bff",
+      // A service reconnects forever; `/ready` reports the outage meanwhile.
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 1000,
+    });
+    try {
+      const jsm = await jetstreamManager(nc);
+      const info = await ensureStream(jsm, options.stream);
+      const bus = new NatsBus(nc, jsm, info, options);
+      await bus.startLive();
+      bus.watchConnection();
+      options.logger.info(
+        { stream: options.stream.name, epoch: bus.epoch, lastSeq: bus.lastSeq },
+        "NATS JetStream bus connected",
+      );
+      return bus;
+    } catch (error) {
+      await nc.close();
+      throw error;
+    }
+  }
+
+  head(): number {
+    return this.lastSeq;
+  }
+
+  isReady(): boolean {
+    return this.connected && !this.closed && this.replaced === undefined;
+  }
+
+  async publish(key: StreamKey, event: OutgoingEvent, opts?: { msgId?: string }): Promise<BusPublishResult> {
+    if (this.closed || this.replaced !== undefined) throw new BusUnavailableError("the event bus is not available");
+    // Every publish carries a msg id, so a retry after an unanswered attempt cannot store it twice.
+    const msgId = opts?.msgId ?? randomUUID();
+    // Behind queued publishes, or while disconnected (a JetStream publish would only time out).
+    if (this.deadLetters.size > 0 || !this.connected) return this.enqueue(key, event, msgId);
+    try {
+      const ack = await this.js.publish(subjectForKey(key), encodeMessage(event), {
+        msgID: msgId,
+        timeout: this.options.publishTimeoutMs,
+      });
+      return { status: ack.duplicate ? "duplicate" : "published", position: { epoch: this.epoch, seq: ack.seq } };
+    } catch (error) {
+      if (!isTransient(error)) throw error;
+      return this.enqueue(key, event, msgId);
+    }
+  }
+
+  subscribe(key: StreamKey, onEvent: (event: BusEvent) => void): Unsubscribe {
+    const id = keyId(key);
+    let set = this.listeners.get(id);
+    if (set === undefined) {
+      set = new Set();
+      this.listeners.set(id, set);
+    }
+    set.add(onEvent);
+    return () => {
+      set.delete(onEvent);
+      if (set.size === 0 && this.listeners.get(id) === set) this.listeners.delete(id);
+    };
+  }
+
+  async readAfter(keys: readonly StreamKey[], after: number, upTo: number): Promise<AsyncIterable<BusEvent> | Gap> {
+    if (this.replaced !== undefined) return { gap: "stream replaced" };
+    if (after >= upTo || keys.length === 0) return toAsync([]);
+    const before = await this.jsm.streams.info(this.options.stream.name);
+    if (streamEpoch(before) !== this.epoch) return { gap: "stream replaced" };
+    // Everything below first_seq is gone (age or size limit); an empty new stream reports 0.
+    if (after + 1 < before.state.first_seq) return { gap: "position older than the stream's first sequence" };
+    const tenants = new Set(keys.map((key) => key.tenant));
+    // One filter subject: nats-server 2.9 has no multi-filter consumers (`filter_subjects`).
+    const filter = tenants.size === 1 ? tenantWildcardSubject(keys[0]?.tenant as string) : STREAM_SUBJECT;
+    const consumer = await this.js.consumers.get(this.options.stream.name, {
+      filter_subjects: filter,
+      opt_start_seq: after + 1,
+    });
+    const info = await consumer.info(true);
+    if (info.num_pending === 0) {
+      await consumer.delete().catch(() => undefined);
+      return toAsync([]);
+    }
+    const messages = await consumer.consume({ max_messages: 256 });
+    this.backlogs.add(messages);
+    return this.readBacklog(messages, new Set(keys.map(keyId)), after, upTo, () => {
+      this.backlogs.delete(messages);
+      messages.stop();
+      consumer.delete().catch(() => undefined);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.verifyTimer);
+    const left = await this.deadLetters.close(this.options.drainTimeoutMs);
+    if (left > 0) this.options.logger.error({ count: left }, "queued publishes lost at shutdown");
+    this.live?.stop();
+    for (const backlog of this.backlogs) backlog.stop();
+    this.listeners.clear();
+    await Promise.race([this.nc.drain().catch(() => undefined), delay(this.options.drainTimeoutMs)]);
+    if (!this.nc.isClosed()) await this.nc.close();
+  }
+
+  private async *readBacklog(
+    messages: ConsumerMessages,
+    wanted: ReadonlySet<string>,
+    after: number,
+    upTo: number,
+    done: () => void,
+  ): AsyncIterable<BusEvent> {
+    try {
+      // Read in chunks and check after each one that the stream's front (age/size limits) has not
+      // overtaken what was read: a message removed before it was read must become a `reset` on
+      // the client's reconnect, never a silent hole.
+      let confirmed = after;
+      let chunk: BusEvent[] = [];
+      let last = after;
+      let finished = false;
+      for await (const message of messages) {
+        last = message.seq;
+        finished = message.seq >= upTo || message.info.pending === 0;
+        if (message.seq <= upTo && wanted.has(message.subject)) {
+          const decoded = this.decode(message, false);
+          if (decoded !== undefined) chunk.push(decoded);
+        }
+        if (finished || chunk.length >= BACKLOG_CHUNK) {
+          const state = (await this.jsm.streams.info(this.options.stream.name)).state;
+          if (confirmed + 1 < state.first_seq) throw new Error("backlog expired while it was being read");
+          yield* chunk;
+          chunk = [];
+          confirmed = last;
+        }
+        if (finished) break;
+      }
+    } finally {
+      done();
+    }
+  }
+
+  private enqueue(key: StreamKey, event: OutgoingEvent, msgId: string): BusPublishResult {
+    if (!this.deadLetters.enqueue(key, event, msgId)) {
+      throw new BusUnavailableError("the event bus is unreachable and the publish queue is full");
+    }
+    return { status: "queued" };
+  }
+
+  private async send(item: PendingPublish): Promise<SendOutcome> {
+    try {
+      await this.js.publish(subjectForKey(item.key), encodeMessage(item.event), {
+        msgID: item.msgId,
+        timeout: this.options.publishTimeoutMs,
+      });
+      return { ok: true };
+    } catch (error) {
+      return { ok: false, permanent: !isTransient(error), error: errorMessage(error) };
+    }
+  }
+
+  private async startLive(): Promise<void> {
+    const consumer = await this.js.consumers.get(this.options.stream.name, {
+      filter_subjects: STREAM_SUBJECT,
+      opt_start_seq: this.lastSeq + 1,
+    });
+    const live = await consumer.consume({
+      max_messages: 512,
+      callback: (message) => {
+        try {
+          this.onLive(message);
+        } catch (error) {
+          this.options.logger.error({ err: error }, "live delivery failed");
+        }
+      },
+    });
+    this.live = live;
+    void (async () => {
+      for await (const note of live.status()) {
+        switch (note.type) {
+          case "consumer_deleted":
+          case "consumer_not_found":
+          case "stream_not_found":
+          case "reset":
+          case "ordered_consumer_recreated":
+            // The consumer was rebuilt or lost: make sure the stream is still the one whose
+            // positions we hand out before delivering anything more.
+            this.suspect = true;
+            void this.verifyStream();
+            break;
+          default:
+        }
+      }
+    })();
+  }
+
+  private onLive(message: JsMsg): void {
+    if (this.replaced !== undefined || this.closed) return;
+    if (this.suspect) {
+      if (this.held.length >= MAX_HELD) this.markReplaced("stream identity could not be verified");
+      else this.held.push(message);
+      return;
+    }
+    this.deliver(message);
+  }
+
+  private deliver(message: JsMsg): void {
+    const seq = message.seq;
+    if (seq <= this.lastSeq) return;
+    this.options.metrics.natsMessagesReceived.inc();
+    const event = this.decode(message, true);
+    // The head moves past invalid messages too: their positions are valid ids.
+    this.lastSeq = seq;
+    if (event === undefined) return;
+    const listeners = this.listeners.get(message.subject);
+    if (listeners === undefined) return;
+    for (const listener of listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.options.logger.error({ err: error, seq }, "event listener failed");
+      }
+    }
+  }
+
+  private decode(message: JsMsg, count: boolean): BusEvent | undefined {
+    const decoded = decodeMessage(
+      {
+        subject: message.subject,
+        seq: message.seq,
+        data: message.data,
+        timestamp: new Date(Number(message.info.timestampNanos / 1e6)).toISOString(),
+      },
+      this.options.maxMessageBytes,
+    );
+    if (decoded.ok) return decoded.event;
+    if (count) {
+      this.options.metrics.natsMessagesInvalid.labels(decoded.reason).inc();
+      // Never the payload: it is untrusted and may be large or sensitive.
+      this.options.logger.warn(
+        {
+          seq: message.seq,
+          subject: message.subject.slice(0, 256),
+          bytes: message.data.length,
+          reason: decoded.reason,
+        },
+        "skipped an invalid message",
+      );
+    }
+    return undefined;
+  }
+
+  private verifyStream(): Promise<void> {
+    if (this.verifying !== undefined) return this.verifying;
+    clearTimeout(this.verifyTimer);
+    this.verifying = (async () => {
+      try {
+        const info = await this.jsm.streams.info(this.options.stream.name);
+        if (streamEpoch(info) !== this.epoch) {
+          this.markReplaced("stream recreated");
+          return;
+        }
+        this.suspect = false;
+        const held = this.held;
+        this.held = [];
+        for (const message of held) this.deliver(message);
+      } catch (error) {
+        if (isStreamNotFound(error)) {
+          this.markReplaced("stream deleted");
+          return;
+        }
+        // Unreachable for now: check again (the reconnect handler also does).
+        if (!this.closed) this.verifyTimer = setTimeout(() => void this.verifyStream(), 1000);
+      }
+    })().finally(() => {
+      this.verifying = undefined;
+    });
+    return this.verifying;
+  }
+
+  private markReplaced(reason: string): void {
+    if (this.replaced !== undefined || this.closed) return;
+    this.replaced = reason;
+    this.held = [];
+    this.live?.stop();
+    this.options.logger.error(
+      { stream: this.options.stream.name, epoch: this.epoch, reason },
+      "the JetStream stream was deleted or replaced; restart the gateway to adopt the new stream",
+    );
+    this.options.onStreamReplaced?.(reason);
+  }
+
+  private watchConnection(): void {
+    void (async () => {
+      for await (const status of this.nc.status()) {
+        if (status.type === "disconnect") {
+          this.connected = false;
+          this.options.logger.warn({ server: status.server }, "NATS disconnected");
+        } else if (status.type === "reconnect") {
+          this.connected = true;
+          this.options.metrics.natsReconnects.inc();
+          this.options.logger.info({ server: status.server }, "NATS reconnected");
+          this.deadLetters.kick();
+          void this.verifyStream();
+        }
+      }
+    })();
+  }
+}
+
+/** Errors after which the publish may succeed later (and may or may not have been stored). */
+function isTransient(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const name = error.name;
+  return (
+    name === "TimeoutError" ||
+    name === "NoRespondersError" ||
+    name === "ConnectionError" ||
+    name === "RequestError" ||
+    name === "ClosedConnectionError" ||
+    name === "DrainingConnectionError" ||
+    /timeout|no responders|disconnect|connection/i.test(error.message)
+  );
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}`.slice(0, 300) : "unknown error";
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+async function* toAsync<T>(items: readonly T[]): AsyncIterable<T> {
+  yield* items;
+}
