@@ -1,6 +1,7 @@
 import { broadcastSubject, personalSubject } from "@circl-bff/shared";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type Gateway, startGateway } from "./helpers/gateway.js";
+import { trackHandles } from "./helpers/leak-check.js";
 import { natsAvailable } from "./helpers/nats-server.js";
 import { body, deleteStream, eventually, type NatsFixture, startNats, stopNats } from "./helpers/nats-suite.js";
 import { SseClient } from "./helpers/sse-client.js";
@@ -242,5 +243,40 @@ describe.skipIf(!available)("NATS bus: tenant isolation across instances", () =>
       expect(received[1]).toMatchObject({ type: "b", data: { tenant: client.tenantId }, tenantId: client.tenantId });
       expect(received[1]?.userId).toBeUndefined();
     }
+  });
+});
+
+describe.skipIf(!available)("NATS bus: cost and lifecycle", () => {
+  it("keeps one JetStream consumer per instance with 1,000 open streams, and delivers to each", async () => {
+    const gw = await gateway();
+    const clients = [];
+    for (let i = 0; i < 1000; i++) {
+      const token = await gw.token({ sub: `user-${i}`, tenantId: `tenant-${i % 10}` });
+      clients.push({ token, stream: await stream(gw, token) });
+    }
+    const consumers = [];
+    for await (const consumer of nats.jsm.consumers.list("EVENTS")) consumers.push(consumer);
+    expect(consumers).toHaveLength(1);
+    for (let t = 0; t < 10; t++)
+      await nats.js.publish(broadcastSubject(`tenant-${t}`), body({ type: "hello", data: t }));
+    for (const [i, client] of clients.entries()) {
+      await client.stream.waitForData(1);
+      expect(client.stream.envelopes().map((e) => e.data)).toEqual([i % 10]);
+    }
+    expect(gw.app.hub.topicCount).toBe(1010);
+  });
+
+  it("app.close() drains the NATS connection and leaves no handle behind", async () => {
+    const handles = trackHandles();
+    const gw = await startGateway({ NATS_URL: nats.server.url });
+    const token = await gw.token();
+    const client = await SseClient.open(`${gw.url}/events/stream`, { authorization: `Bearer ${token}` });
+    await client.waitForEvent("connected");
+    await gw.publish(token, { type: "x", to: "me" });
+    await client.waitForData(1);
+    await gw.close();
+    await client.waitForEnd(3000);
+    await expect.poll(() => handles.open(), { timeout: 5000 }).toEqual([]);
+    handles.stop();
   });
 });

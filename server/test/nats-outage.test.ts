@@ -90,6 +90,28 @@ describe.skipIf(!available)("NATS outage", () => {
   });
 });
 
+describe.skipIf(!available)("NATS outage with a full publish queue", () => {
+  it("answers SERVICE_UNAVAILABLE once NATS_PUBLISH_QUEUE_SIZE publishes wait, and keeps the queued ones", async () => {
+    const gw = await gateway({ NATS_PUBLISH_QUEUE_SIZE: "2" });
+    const token = await gw.token({ sub: "u1", tenantId: "t1" });
+    const client = await stream(gw, token);
+    await nats.server.stop();
+    await eventually(async () => (await readyStatus(gw)) === 503, 10_000, "/ready 503");
+    expect((await gw.publish(token, { type: "q1", to: "me" })).status).toBe("queued");
+    expect((await gw.publish(token, { type: "q2", to: "me" })).status).toBe("queued");
+    const full = await fetch(`${gw.url}/trpc/events.publish`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ type: "q3", data: null, to: "me" }),
+    });
+    expect(full.status).toBe(503);
+    expect(((await full.json()) as { error: { data: { code: string } } }).error.data.code).toBe("SERVICE_UNAVAILABLE");
+    await nats.server.start();
+    await client.waitForData(2, 15_000);
+    expect(client.dataEvents().map((e) => e.event)).toEqual(["q1", "q2"]);
+  });
+});
+
 describe.skipIf(!available)("stream deleted and recreated", () => {
   it("stops the running instance (not ready, owner told) and answers an old id with reset on the new stream", async () => {
     let replaced: (reason: string) => void = () => undefined;

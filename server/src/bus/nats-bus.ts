@@ -226,7 +226,10 @@ export class NatsBus implements EventBus {
     this.live?.stop();
     for (const backlog of this.backlogs) backlog.stop();
     this.listeners.clear();
-    await Promise.race([this.nc.drain().catch(() => undefined), delay(this.options.drainTimeoutMs)]);
+    await withTimeout(
+      this.nc.drain().catch(() => undefined),
+      this.options.drainTimeoutMs,
+    );
     if (!this.nc.isClosed()) await this.nc.close();
   }
 
@@ -453,8 +456,17 @@ function errorMessage(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}`.slice(0, 300) : "unknown error";
 }
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+/** Waits for `promise`, at most `ms` (the timer does not outlive it). */
+async function withTimeout(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  try {
+    await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function* toAsync<T>(items: readonly T[]): AsyncIterable<T> {
