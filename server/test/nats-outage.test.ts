@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type Gateway, startGateway } from "./helpers/gateway.js";
 import { natsAvailable } from "./helpers/nats-server.js";
-import { deleteStream, eventually, type NatsFixture, startNats, stopNats } from "./helpers/nats-suite.js";
+import { deleteStream, eventually, type NatsFixture, restartNats, startNats, stopNats } from "./helpers/nats-suite.js";
 import { SseClient } from "./helpers/sse-client.js";
 
 const available = natsAvailable();
@@ -36,7 +36,7 @@ afterEach(async () => {
   await Promise.all(gateways.map((gw) => gw.close()));
   gateways = [];
   if (available) {
-    await nats.server.start();
+    await restartNats(nats);
     await deleteStream(nats.jsm);
   }
 });
@@ -60,7 +60,7 @@ describe.skipIf(!available)("NATS outage", () => {
     expect(depth).toMatch(/publish_queue_depth 3/);
     // The outage itself lasts 5 s (the scenario, not a wait for a condition).
     await new Promise((resolve) => setTimeout(resolve, 5000));
-    await nats.server.start();
+    await restartNats(nats);
     await eventually(async () => (await readyStatus(gw)) === 200, 15_000, "/ready 200 again");
     for (let i = 7; i <= 8; i++) results.push(await gw.publish(token, { type: `e${i}`, to: "me" }));
 
@@ -106,7 +106,7 @@ describe.skipIf(!available)("NATS outage with a full publish queue", () => {
     });
     expect(full.status).toBe(503);
     expect(((await full.json()) as { error: { data: { code: string } } }).error.data.code).toBe("SERVICE_UNAVAILABLE");
-    await nats.server.start();
+    await restartNats(nats);
     await client.waitForData(2, 15_000);
     expect(client.dataEvents().map((e) => e.event)).toEqual(["q1", "q2"]);
   });

@@ -22,6 +22,26 @@ export async function stopNats(fixture: NatsFixture | undefined): Promise<void> 
   await fixture.server.destroy();
 }
 
+/**
+ * (Re)starts the suite's server and waits until JetStream answers the fixture's connection: a
+ * request sent while the connection was still reconnecting can be lost, and would only time out.
+ */
+export async function restartNats(fixture: NatsFixture): Promise<void> {
+  await fixture.server.start();
+  await eventually(
+    async () => {
+      try {
+        await fixture.nc.request("$JS.API.INFO", undefined, { timeout: 500 });
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    15_000,
+    "JetStream to answer after the restart",
+  );
+}
+
 /** Removes the gateway's stream (between tests, once every gateway is closed). */
 export async function deleteStream(jsm: JetStreamManager, name = "EVENTS"): Promise<void> {
   await jsm.streams.delete(name).catch(() => undefined);
