@@ -280,3 +280,34 @@ describe.skipIf(!available)("NATS bus: cost and lifecycle", () => {
     handles.stop();
   });
 });
+
+describe.skipIf(!available)("NATS bus: an instance behind another", () => {
+  it("resumes a position this instance has not delivered yet instead of answering reset, without repeating events", async () => {
+    const [a, b] = [await gateway(), await gateway()];
+    const token = await a.token({ sub: "u1", tenantId: "t1" });
+    // A burst straight into the stream (another user's, then five of this user's): B's live consumer
+    // needs a moment to work through it.
+    const acks = [];
+    for (let i = 1; i <= 20_000; i++)
+      acks.push(nats.js.publish(personalSubject("t1", "u2"), body({ type: "burst", data: i })));
+    for (let i = 1; i <= 5; i++)
+      acks.push(nats.js.publish(personalSubject("t1", "u1"), body({ type: "mine", data: i })));
+    const last = (await Promise.all(acks)).at(-1)?.seq as number;
+    const lagging = b.app.bus.head() < last;
+    const client = await stream(b, token, { "last-event-id": `${b.app.bus.epoch}-${last}` });
+    expect(lagging).toBe(true);
+    expect(JSON.parse(client.events[0]?.data ?? "{}").resumed).toBe(true);
+    const next = await a.publish(token, { type: "after", to: "me" });
+    await client.waitForData(1);
+    expect(client.dataEvents().map((e) => [e.id, e.event])).toEqual([[next.id, "after"]]);
+  });
+
+  it("still answers reset for a sequence the stream never assigned", async () => {
+    const gw = await gateway();
+    const token = await gw.token({ sub: "u1", tenantId: "t1" });
+    await gw.publish(token, { type: "one", to: "me" });
+    const client = await stream(gw, token, { "last-event-id": `${gw.app.bus.epoch}-99` });
+    await client.waitForEvent("reset");
+    expect(JSON.parse(client.events.find((e) => e.event === "reset")?.data ?? "{}").data.reason).toBe("unknown-id");
+  });
+});

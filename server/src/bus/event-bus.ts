@@ -47,6 +47,12 @@ export interface EventBus {
   head(): number;
   /** True while the bus can publish and deliver (drives `/ready`). */
   isReady(): boolean;
+  /**
+   * Optional: resolves true once `head()` has reached `seq`, false when it cannot within
+   * `timeoutMs` or `seq` was never handed out. Engines shared by several instances (NATS)
+   * implement it: a position from a faster instance is not an unknown one.
+   */
+  waitForHead?(seq: number, timeoutMs: number): Promise<boolean>;
   publish(key: StreamKey, event: OutgoingEvent, opts?: { msgId?: string }): Promise<BusPublishResult>;
   /** Live events of one key, in sequence order. */
   subscribe(key: StreamKey, onEvent: (event: BusEvent) => void): Unsubscribe;

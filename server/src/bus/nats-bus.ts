@@ -27,7 +27,7 @@ import {
   type StreamSettings,
   streamEpoch,
 } from "./nats-stream-setup.js";
-import { type PendingPublish, PublishQueue, type SendOutcome } from "./publish-queue.js";
+import { type DeadLetters, type PendingPublish, PublishQueue, type SendOutcome } from "./publish-queue.js";
 
 type Inc = { inc(value?: number): void };
 type Settable = { set(value: number): void };
@@ -84,7 +84,9 @@ export class NatsBus implements EventBus {
   readonly kind = "nats";
   readonly replaySource = "jetstream";
   readonly epoch: string;
-  readonly deadLetters: PublishQueue;
+  readonly deadLetters: DeadLetters;
+  /** Publishes waiting for NATS; also the dead-letter list. */
+  private readonly queue: PublishQueue;
   private lastSeq: number;
   private connected = true;
   private closed = false;
@@ -96,6 +98,7 @@ export class NatsBus implements EventBus {
   private live: ConsumerMessages | undefined;
   private readonly backlogs = new Set<ConsumerMessages>();
   private readonly listeners = new Map<string, Set<(event: BusEvent) => void>>();
+  private headWaiters: { seq: number; wake: () => void; cancel: () => void }[] = [];
   private readonly js: JetStreamClient;
 
   private constructor(
@@ -107,7 +110,7 @@ export class NatsBus implements EventBus {
     this.js = jetstream(nc, { timeout: options.publishTimeoutMs });
     this.epoch = streamEpoch(info);
     this.lastSeq = info.state.last_seq;
-    this.deadLetters = new PublishQueue({
+    this.queue = new PublishQueue({
       ...options.queue,
       send: (item) => this.send(item),
       canSend: () => this.connected && this.replaced === undefined,
@@ -121,6 +124,7 @@ export class NatsBus implements EventBus {
           "publish moved to the dead-letter list",
         ),
     });
+    this.deadLetters = this.queue;
   }
 
   /** Connects (failing fast when NATS is unreachable at startup), sets the stream up, starts live delivery. */
@@ -157,12 +161,39 @@ export class NatsBus implements EventBus {
     return this.connected && !this.closed && this.replaced === undefined;
   }
 
+  async waitForHead(seq: number, timeoutMs: number): Promise<boolean> {
+    if (seq <= this.lastSeq) return true;
+    if (!this.isReady()) return false;
+    // A sequence the stream never assigned is unknown, not late: answer at once.
+    const state = (await this.jsm.streams.info(this.options.stream.name)).state;
+    if (seq > state.last_seq) return false;
+    if (seq <= this.lastSeq) return true;
+    return new Promise<boolean>((resolve) => {
+      const waiter = {
+        seq,
+        wake: () => {
+          clearTimeout(timer);
+          resolve(true);
+        },
+        cancel: () => {
+          clearTimeout(timer);
+          resolve(false);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.headWaiters = this.headWaiters.filter((w) => w !== waiter);
+        resolve(false);
+      }, timeoutMs);
+      this.headWaiters.push(waiter);
+    });
+  }
+
   async publish(key: StreamKey, event: OutgoingEvent, opts?: { msgId?: string }): Promise<BusPublishResult> {
     if (this.closed || this.replaced !== undefined) throw new BusUnavailableError("the event bus is not available");
     // Every publish carries a msg id, so a retry after an unanswered attempt cannot store it twice.
     const msgId = opts?.msgId ?? randomUUID();
     // Behind queued publishes, or while disconnected (a JetStream publish would only time out).
-    if (this.deadLetters.size > 0 || !this.connected) return this.enqueue(key, event, msgId);
+    if (this.queue.size > 0 || !this.connected) return this.enqueue(key, event, msgId);
     try {
       const ack = await this.js.publish(subjectForKey(key), encodeMessage(event), {
         msgID: msgId,
@@ -221,7 +252,8 @@ export class NatsBus implements EventBus {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.verifyTimer);
-    const left = await this.deadLetters.close(this.options.drainTimeoutMs);
+    for (const waiter of this.headWaiters.splice(0)) waiter.cancel();
+    const left = await this.queue.close(this.options.drainTimeoutMs);
     if (left > 0) this.options.logger.error({ count: left }, "queued publishes lost at shutdown");
     this.live?.stop();
     for (const backlog of this.backlogs) backlog.stop();
@@ -270,7 +302,7 @@ export class NatsBus implements EventBus {
   }
 
   private enqueue(key: StreamKey, event: OutgoingEvent, msgId: string): BusPublishResult {
-    if (!this.deadLetters.enqueue(key, event, msgId)) {
+    if (!this.queue.enqueue(key, event, msgId)) {
       throw new BusUnavailableError("the event bus is unreachable and the publish queue is full");
     }
     return { status: "queued" };
@@ -340,6 +372,7 @@ export class NatsBus implements EventBus {
     const event = this.decode(message, true);
     // The head moves past invalid messages too: their positions are valid ids.
     this.lastSeq = seq;
+    if (this.headWaiters.length > 0) this.wakeHeadWaiters();
     if (event === undefined) return;
     const listeners = this.listeners.get(message.subject);
     if (listeners === undefined) return;
@@ -350,6 +383,13 @@ export class NatsBus implements EventBus {
         this.options.logger.error({ err: error, seq }, "event listener failed");
       }
     }
+  }
+
+  private wakeHeadWaiters(): void {
+    const due = this.headWaiters.filter((w) => w.seq <= this.lastSeq);
+    if (due.length === 0) return;
+    this.headWaiters = this.headWaiters.filter((w) => w.seq > this.lastSeq);
+    for (const waiter of due) waiter.wake();
   }
 
   private decode(message: JsMsg, count: boolean): BusEvent | undefined {
@@ -429,7 +469,7 @@ export class NatsBus implements EventBus {
           this.connected = true;
           this.options.metrics.natsReconnects.inc();
           this.options.logger.info({ server: status.server }, "NATS reconnected");
-          this.deadLetters.kick();
+          this.queue.kick();
           void this.verifyStream();
         }
       }
