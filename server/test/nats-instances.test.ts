@@ -80,4 +80,14 @@ describe.skipIf(!available)("two gateway processes on one NATS", () => {
     expect(second).toMatchObject({ status: "duplicate", id: first.id });
     expect((await nats.jsm.streams.info("EVENTS")).state.messages).toBe(1);
   });
+
+  it("exits with status 1 when its stream is deleted, so a restart adopts the new stream", async () => {
+    const a = await instance();
+    const token = await accessToken({ sub: "u1", tenantId: "t1" });
+    await a.publish(token, { type: "n", to: "me" });
+    await nats.jsm.streams.delete("EVENTS");
+    await a.waitForExit();
+    expect(a.exitCode).toBe(1);
+    expect(a.log).toMatch(/stream was deleted or replaced/);
+  });
 });

@@ -32,6 +32,11 @@ export class BusUnavailableError extends Error {
   override readonly name = "BusUnavailableError";
 }
 
+/** The event is larger than the engine accepts (NATS `max_payload`): answer 413. */
+export class EventTooLargeError extends Error {
+  override readonly name = "EventTooLargeError";
+}
+
 export interface EventBus {
   /** Which engine this is (`/ready`), and the `source` label of events it replays. */
   readonly kind: string;

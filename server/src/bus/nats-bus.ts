@@ -16,6 +16,7 @@ import {
   type BusPublishResult,
   BusUnavailableError,
   type EventBus,
+  EventTooLargeError,
   type Gap,
   type OutgoingEvent,
   type Unsubscribe,
@@ -190,12 +191,17 @@ export class NatsBus implements EventBus {
 
   async publish(key: StreamKey, event: OutgoingEvent, opts?: { msgId?: string }): Promise<BusPublishResult> {
     if (this.closed || this.replaced !== undefined) throw new BusUnavailableError("the event bus is not available");
+    const payload = encodeMessage(event);
+    const maxPayload = this.nc.info?.max_payload;
+    if (maxPayload !== undefined && payload.length > maxPayload) {
+      throw new EventTooLargeError(`the event is larger than the NATS server accepts (${maxPayload} bytes)`);
+    }
     // Every publish carries a msg id, so a retry after an unanswered attempt cannot store it twice.
     const msgId = opts?.msgId ?? randomUUID();
     // Behind queued publishes, or while disconnected (a JetStream publish would only time out).
     if (this.queue.size > 0 || !this.connected) return this.enqueue(key, event, msgId);
     try {
-      const ack = await this.js.publish(subjectForKey(key), encodeMessage(event), {
+      const ack = await this.js.publish(subjectForKey(key), payload, {
         msgID: msgId,
         timeout: this.options.publishTimeoutMs,
       });

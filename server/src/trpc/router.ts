@@ -8,7 +8,7 @@ import {
 import { initTRPC, TRPCError, tracked } from "@trpc/server";
 import { z } from "zod";
 import { AuthError } from "../auth/auth-error.js";
-import { BusUnavailableError } from "../bus/event-bus.js";
+import { BusUnavailableError, EventTooLargeError } from "../bus/event-bus.js";
 import { ForbiddenError } from "../stream/event-publisher.js";
 import { QueueSink } from "../stream/queue-sink.js";
 import type { TrpcContext } from "./context.js";
@@ -117,6 +117,8 @@ export function createAppRouter(options: RouterOptions) {
             if (error instanceof ForbiddenError) throw new TRPCError({ code: "FORBIDDEN", message: error.message });
             if (error instanceof BusUnavailableError)
               throw new TRPCError({ code: "SERVICE_UNAVAILABLE", message: error.message });
+            if (error instanceof EventTooLargeError)
+              throw new TRPCError({ code: "PAYLOAD_TOO_LARGE", message: error.message });
             throw error;
           }
         }),

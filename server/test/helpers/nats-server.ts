@@ -64,15 +64,21 @@ export class NatsServer {
     return this.output.slice(-4000);
   }
 
-  static async create(): Promise<NatsServer> {
+  /** `maxPayload`: the server's `max_payload` (16 MB unless a test needs a small one). */
+  static async create(maxPayload = 16 * 1024 * 1024): Promise<NatsServer> {
     const binary = findNatsServer();
     if (binary === undefined) throw new Error("nats-server not found");
     const dir = await mkdtemp(path.join(tmpdir(), "circl-nats-"));
     // Backends may send up to 16 MB here, so the gateway's own size limit is what gets tested.
-    await writeFile(path.join(dir, "nats.conf"), "max_payload: 16777216\n");
+    await writeFile(path.join(dir, "nats.conf"), `max_payload: ${maxPayload}\n`);
     const server = new NatsServer(binary, await freePort(), dir);
     await server.start();
     return server;
+  }
+
+  /** Changes `max_payload` for the next `start()`. */
+  async setMaxPayload(bytes: number): Promise<void> {
+    await writeFile(path.join(this.dir, "nats.conf"), `max_payload: ${bytes}\n`);
   }
 
   start(): Promise<void> {

@@ -10,8 +10,8 @@ export type NatsFixture = {
 };
 
 /** Starts a suite's own nats-server and a backend-side connection to it. */
-export async function startNats(): Promise<NatsFixture> {
-  const server = await NatsServer.create();
+export async function startNats(maxPayload?: number): Promise<NatsFixture> {
+  const server = await NatsServer.create(maxPayload);
   const nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
   return { server, nc, js: jetstream(nc), jsm: await jetstreamManager(nc) };
 }
