@@ -236,22 +236,7 @@ export class NatsBus implements EventBus {
     const tenants = new Set(keys.map((key) => key.tenant));
     // One filter subject: nats-server 2.9 has no multi-filter consumers (`filter_subjects`).
     const filter = tenants.size === 1 ? tenantWildcardSubject(keys[0]?.tenant as string) : STREAM_SUBJECT;
-    const consumer = await this.js.consumers.get(this.options.stream.name, {
-      filter_subjects: filter,
-      opt_start_seq: after + 1,
-    });
-    const info = await consumer.info(true);
-    if (info.num_pending === 0) {
-      await consumer.delete().catch(() => undefined);
-      return toAsync([]);
-    }
-    const messages = await consumer.consume({ max_messages: 256 });
-    this.backlogs.add(messages);
-    return this.readBacklog(messages, new Set(keys.map(keyId)), after, upTo, () => {
-      this.backlogs.delete(messages);
-      messages.stop();
-      consumer.delete().catch(() => undefined);
-    });
+    return this.readBacklog(filter, new Set(keys.map(keyId)), after, upTo);
   }
 
   async close(): Promise<void> {
@@ -271,24 +256,29 @@ export class NatsBus implements EventBus {
     if (!this.nc.isClosed()) await this.nc.close();
   }
 
+  /** The consumer is created on the first read: a backlog nobody reads costs nothing. */
   private async *readBacklog(
-    messages: ConsumerMessages,
+    filter: string,
     wanted: ReadonlySet<string>,
     after: number,
     upTo: number,
-    done: () => void,
   ): AsyncIterable<BusEvent> {
+    const consumer = await this.js.consumers.get(this.options.stream.name, {
+      filter_subjects: filter,
+      opt_start_seq: after + 1,
+    });
+    let messages: ConsumerMessages | undefined;
     try {
+      if ((await consumer.info(true)).num_pending === 0) return;
+      messages = await consumer.consume({ max_messages: 256 });
+      this.backlogs.add(messages);
       // Read in chunks and check after each one that the stream's front (age/size limits) has not
       // overtaken what was read: a message removed before it was read must become a `reset` on
       // the client's reconnect, never a silent hole.
       let confirmed = after;
       let chunk: BusEvent[] = [];
-      let last = after;
-      let finished = false;
       for await (const message of messages) {
-        last = message.seq;
-        finished = message.seq >= upTo || message.info.pending === 0;
+        const finished = message.seq >= upTo || message.info.pending === 0;
         if (message.seq <= upTo && wanted.has(message.subject)) {
           const decoded = this.decode(message, false);
           if (decoded !== undefined) chunk.push(decoded);
@@ -298,12 +288,16 @@ export class NatsBus implements EventBus {
           if (confirmed + 1 < state.first_seq) throw new Error("backlog expired while it was being read");
           yield* chunk;
           chunk = [];
-          confirmed = last;
+          confirmed = message.seq;
         }
         if (finished) break;
       }
     } finally {
-      done();
+      if (messages !== undefined) {
+        this.backlogs.delete(messages);
+        messages.stop();
+      }
+      consumer.delete().catch(() => undefined);
     }
   }
 
