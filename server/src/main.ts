@@ -33,6 +33,10 @@ const app = await buildApp(config, {
     app.log.fatal({ reason }, "JetStream stream replaced; restarting");
     void app.close().finally(() => process.exit(1));
   },
+}).catch((error: unknown) => {
+  // E.g. NATS unreachable at startup, or an existing stream the gateway cannot use: one clear line.
+  process.stderr.write(`startup failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
 });
 
 closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {

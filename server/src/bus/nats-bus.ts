@@ -136,6 +136,10 @@ export class NatsBus implements EventBus {
       // A service reconnects forever; `/ready` reports the outage meanwhile.
       maxReconnectAttempts: -1,
       reconnectTimeWait: 1000,
+    }).catch((error: unknown) => {
+      throw new Error(`cannot connect to NATS (${options.servers.map(withoutCredentials).join(", ")}): ${errorMessage(error)}`, {
+        cause: error,
+      });
     });
     try {
       const jsm = await jetstreamManager(nc);
@@ -490,6 +494,11 @@ function isTransient(error: unknown): boolean {
     name === "DrainingConnectionError" ||
     /timeout|no responders|disconnect|connection/i.test(error.message)
   );
+}
+
+/** `nats://user:secret@host` → `nats://host`: server lists end up in logs. */
+function withoutCredentials(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, "//");
 }
 
 function errorMessage(error: unknown): string {
