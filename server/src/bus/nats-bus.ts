@@ -137,9 +137,12 @@ export class NatsBus implements EventBus {
       maxReconnectAttempts: -1,
       reconnectTimeWait: 1000,
     }).catch((error: unknown) => {
-      throw new Error(`cannot connect to NATS (${options.servers.map(withoutCredentials).join(", ")}): ${errorMessage(error)}`, {
-        cause: error,
-      });
+      throw new Error(
+        `cannot connect to NATS (${options.servers.map(withoutCredentials).join(", ")}): ${errorMessage(error)}`,
+        {
+          cause: error,
+        },
+      );
     });
     try {
       const jsm = await jetstreamManager(nc);
