@@ -10,6 +10,7 @@ import { RevocationList, revokes } from "./auth/revocations.js";
 import { createStreamTokens } from "./auth/stream-token.js";
 import type { EventBus } from "./bus/event-bus.js";
 import { MemoryBus } from "./bus/memory-bus.js";
+import { NatsBus } from "./bus/nats-bus.js";
 import type { Config } from "./config.js";
 import { registerAuthentication } from "./http/authentication.js";
 import { registerDemoRoutes } from "./http/demo-routes.js";
@@ -40,6 +41,8 @@ export type AppDeps = {
   now?: () => number;
   /** Dev access token the demo page may use (development only). */
   devToken?: string;
+  /** The JetStream stream was deleted or replaced while running (NATS bus): the process should restart. */
+  onStreamReplaced?: (reason: string) => void;
 };
 
 export type App = FastifyInstance & { hub: Hub; bus: EventBus; metrics: Metrics };
@@ -74,8 +77,11 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   });
 
   const metrics = createMetrics();
-  const bus = deps.bus ?? new MemoryBus({ historySize: config.replayBufferSize, now });
-  const busKind = bus instanceof MemoryBus ? "memory" : "nats";
+  const bus: EventBus =
+    deps.bus ??
+    (config.nats.urls === undefined
+      ? new MemoryBus({ historySize: config.replayBufferSize, now })
+      : await connectNats(config, metrics, app, deps.onStreamReplaced));
   const hub = new Hub(
     bus,
     {
@@ -190,7 +196,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   registerErrorHandling(app, limits);
   registerAuthentication(app, { authenticator, limits, metrics });
 
-  registerOpsRoutes(app, { bus, busKind, hub, metrics, metricsToken: config.metricsToken });
+  registerOpsRoutes(app, { bus, busKind: bus.kind, hub, metrics, metricsToken: config.metricsToken });
   registerTokenRoute(app, { streamTokens });
   registerStreamRoute(app, { hub, limiter, heartbeatMs: config.sse.heartbeatMs, now });
   await registerTrpc(app, {
@@ -202,6 +208,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       revoke: (revocation) => bus.publishControl({ kind: "revoke", ...revocation }),
       revocationTtlS: config.revocationTtlS,
       operations: createOperationCaller({ upstream, idempotency }),
+      deadLetters: bus.deadLetters,
     },
     limiter,
   });
@@ -209,4 +216,32 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   registerDemoRoutes(app, { devToken: config.production ? undefined : deps.devToken });
 
   return Object.assign(app as FastifyInstance, { hub, bus, metrics });
+}
+
+function connectNats(
+  config: Config,
+  metrics: Metrics,
+  app: FastifyInstance,
+  onStreamReplaced: ((reason: string) => void) | undefined,
+): Promise<NatsBus> {
+  return NatsBus.connect({
+    servers: config.nats.urls ?? [],
+    stream: {
+      name: config.nats.stream,
+      maxAgeMs: config.nats.streamMaxAgeMs,
+      maxBytes: config.nats.streamMaxBytes,
+    },
+    maxMessageBytes: 1_048_576,
+    publishTimeoutMs: 5000,
+    queue: {
+      maxSize: config.nats.publishQueueSize,
+      maxAttempts: config.nats.publishMaxAttempts,
+      baseDelayMs: 250,
+      maxDelayMs: 5000,
+    },
+    drainTimeoutMs: 5000,
+    metrics,
+    logger: app.log.child({ component: "nats-bus" }),
+    onStreamReplaced,
+  });
 }

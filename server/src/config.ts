@@ -19,7 +19,14 @@ export type Config = {
     rolesClaim: string;
   };
   streamToken: { secret: Uint8Array; ttlS: number };
-  nats: { urls?: string[]; stream: string };
+  nats: {
+    urls?: string[];
+    stream: string;
+    streamMaxAgeMs: number;
+    streamMaxBytes: number;
+    publishQueueSize: number;
+    publishMaxAttempts: number;
+  };
   replayBufferSize: number;
   upstream: { url?: URL; timeoutMs: number; bodyLimitBytes: number; idempotencyTtlMs: number };
   corsOrigins: string[];
@@ -54,6 +61,21 @@ const optionalString = z
   .optional()
   .transform((v) => (v === undefined || v.trim() === "" ? undefined : v.trim()));
 const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
+const DURATION_UNITS_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+/** `90s`, `30m`, `24h`, `7d` (or plain seconds) → milliseconds. */
+const duration = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((v, ctx) => {
+      const match = /^(\d+)(ms|s|m|h|d)?$/.exec(v.trim());
+      if (match === null) {
+        ctx.addIssue({ code: "custom", message: "must be a duration like 90s, 30m, 24h or 7d" });
+        return z.NEVER;
+      }
+      return Number(match[1]) * DURATION_UNITS_MS[(match[2] ?? "s") as keyof typeof DURATION_UNITS_MS];
+    })
+    .pipe(z.number().int().min(1000));
 
 const envSchema = z.object({
   NODE_ENV: optionalString,
@@ -73,6 +95,10 @@ const envSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_-]{1,64}$/)
     .default("EVENTS"),
+  NATS_STREAM_MAX_AGE: duration("24h"),
+  NATS_STREAM_MAX_BYTES: int(1_073_741_824, 1_048_576),
+  NATS_PUBLISH_QUEUE_SIZE: int(10_000, 1),
+  NATS_PUBLISH_MAX_ATTEMPTS: int(10, 1),
   REPLAY_BUFFER_SIZE: int(1000, 1),
   UPSTREAM_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
   UPSTREAM_TIMEOUT_MS: int(10_000, 1),
@@ -186,6 +212,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
         .map((u) => u.trim())
         .filter((u) => u !== ""),
       stream: e.NATS_STREAM,
+      streamMaxAgeMs: e.NATS_STREAM_MAX_AGE,
+      streamMaxBytes: e.NATS_STREAM_MAX_BYTES,
+      publishQueueSize: e.NATS_PUBLISH_QUEUE_SIZE,
+      publishMaxAttempts: e.NATS_PUBLISH_MAX_ATTEMPTS,
     },
     replayBufferSize: e.REPLAY_BUFFER_SIZE,
     upstream: {

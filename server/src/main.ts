@@ -32,7 +32,19 @@ const devToken =
       })
     : undefined;
 
-const app = await buildApp(config, { devToken });
+const app = await buildApp(config, {
+  devToken,
+  // The stream's positions are meaningless now: exit, and let the supervisor start a process
+  // that adopts the new stream (new epoch: clients get `reset`).
+  onStreamReplaced: (reason) => {
+    app.log.fatal({ reason }, "JetStream stream replaced; restarting");
+    void app.close().finally(() => process.exit(1));
+  },
+}).catch((error: unknown) => {
+  // E.g. NATS unreachable at startup, or an existing stream the gateway cannot use: one clear line.
+  process.stderr.write(`startup failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});
 if (demoUpstream !== undefined) {
   app.log.info(
     { upstream: demoUpstream.url.href },

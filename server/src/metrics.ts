@@ -49,6 +49,32 @@ export function createMetrics() {
       labelNames: ["scope"] as const,
       registers,
     }),
+    natsMessagesReceived: new Counter({
+      name: "nats_messages_received_total",
+      help: "Messages the live JetStream consumer received (valid or not)",
+      registers,
+    }),
+    natsMessagesInvalid: new Counter({
+      name: "nats_messages_invalid_total",
+      help: "Received messages skipped as invalid, by reason (subject, size, json, schema)",
+      labelNames: ["reason"] as const,
+      registers,
+    }),
+    natsReconnects: new Counter({
+      name: "nats_reconnects_total",
+      help: "Reconnections to NATS after a lost connection",
+      registers,
+    }),
+    publishQueueDepth: new Gauge({
+      name: "publish_queue_depth",
+      help: "Publishes waiting for NATS to be reachable again",
+      registers,
+    }),
+    publishDlqSize: new Gauge({
+      name: "publish_dlq_size",
+      help: "Publishes that failed after all attempts (dead letters)",
+      registers,
+    }),
     authFailures: new Counter({
       name: "auth_failures_total",
       help: "Rejected credentials by reason",

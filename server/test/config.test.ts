@@ -42,7 +42,14 @@ describe("loadConfig in development", () => {
         rolesClaim: "roles",
       },
       streamToken: { secret: expect.any(Uint8Array), ttlS: 300 },
-      nats: { urls: undefined, stream: "EVENTS" },
+      nats: {
+        urls: undefined,
+        stream: "EVENTS",
+        streamMaxAgeMs: 86_400_000,
+        streamMaxBytes: 1_073_741_824,
+        publishQueueSize: 10_000,
+        publishMaxAttempts: 10,
+      },
       replayBufferSize: 1000,
       upstream: { url: undefined, timeoutMs: 10_000, bodyLimitBytes: 1_048_576, idempotencyTtlMs: 300_000 },
       corsOrigins: ["http://localhost:3000"],
@@ -113,6 +120,10 @@ describe("loadConfig in development", () => {
       EVENT_LOOP_MAX_DELAY_MS: "250",
       REVOCATION_TTL_S: "3600",
       PROXY_BODY_LIMIT_BYTES: "2048",
+      NATS_STREAM_MAX_AGE: "1h",
+      NATS_STREAM_MAX_BYTES: "2000000",
+      NATS_PUBLISH_QUEUE_SIZE: "50",
+      NATS_PUBLISH_MAX_ATTEMPTS: "3",
       PROXY_IDEMPOTENCY_TTL_MS: "60000",
     });
     expect(config).toEqual({
@@ -130,7 +141,14 @@ describe("loadConfig in development", () => {
         rolesClaim: "realm_access.roles",
       },
       streamToken: { secret: new TextEncoder().encode(SECRET_B), ttlS: 60 },
-      nats: { urls: ["nats://a:4222", "nats://b:4222"], stream: "MY_EVENTS" },
+      nats: {
+        urls: ["nats://a:4222", "nats://b:4222"],
+        stream: "MY_EVENTS",
+        streamMaxAgeMs: 3_600_000,
+        streamMaxBytes: 2_000_000,
+        publishQueueSize: 50,
+        publishMaxAttempts: 3,
+      },
       replayBufferSize: 50,
       upstream: {
         url: new URL("http://upstream.internal:8080/"),

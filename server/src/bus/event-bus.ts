@@ -1,4 +1,6 @@
 import type { StreamKey } from "@circl-bff/shared";
+import { z } from "zod";
+import type { DeadLetters } from "./publish-queue.js";
 
 /**
  * A stream position: one sequence across all keys, plus the epoch of the bus that assigned it.
@@ -30,16 +32,32 @@ export type Unsubscribe = () => void;
  * Gateway-to-gateway messages (not events for clients), delivered to every instance sharing
  * the bus, the sender included. Today: token revocations.
  */
-export type ControlMessage = {
-  kind: "revoke";
-  tenantId: string;
-  userId: string;
-  jti?: string;
-  issuedBefore?: number;
-  until: number;
-};
+export const controlMessageSchema = z.object({
+  kind: z.literal("revoke"),
+  tenantId: z.string().min(1).max(256),
+  userId: z.string().min(1).max(256),
+  jti: z.string().min(1).max(256).optional(),
+  issuedBefore: z.number().int().optional(),
+  until: z.number().int(),
+});
+export type ControlMessage = z.infer<typeof controlMessageSchema>;
+
+/** The bus cannot take the publish now (e.g. its retry queue is full): answer 503. */
+export class BusUnavailableError extends Error {
+  override readonly name = "BusUnavailableError";
+}
+
+/** The event is larger than the engine accepts (NATS `max_payload`): answer 413. */
+export class EventTooLargeError extends Error {
+  override readonly name = "EventTooLargeError";
+}
 
 export interface EventBus {
+  /** Which engine this is (`/ready`), and the `source` label of events it replays. */
+  readonly kind: string;
+  readonly replaySource: string;
+  /** Publishes that failed for good, when the engine keeps them (NATS). */
+  readonly deadLetters?: DeadLetters;
   /** The epoch of the positions this bus hands out now. */
   readonly epoch: string;
   /**
@@ -49,6 +67,12 @@ export interface EventBus {
   head(): number;
   /** True while the bus can publish and deliver (drives `/ready`). */
   isReady(): boolean;
+  /**
+   * Optional: resolves true once `head()` has reached `seq`, false when it cannot within
+   * `timeoutMs` or `seq` was never handed out. Engines shared by several instances (NATS)
+   * implement it: a position from a faster instance is not an unknown one.
+   */
+  waitForHead?(seq: number, timeoutMs: number): Promise<boolean>;
   publish(key: StreamKey, event: OutgoingEvent, opts?: { msgId?: string }): Promise<BusPublishResult>;
   /** Live events of one key, in sequence order. */
   subscribe(key: StreamKey, onEvent: (event: BusEvent) => void): Unsubscribe;

@@ -28,6 +28,8 @@ export type MemoryBusOptions = {
  * earlier process are recognised as unservable and answered with `reset`.
  */
 export class MemoryBus implements EventBus {
+  readonly kind = "memory";
+  readonly replaySource = "bus";
   readonly epoch = randomBytes(6).toString("hex");
   private seq = 0;
   private closed = false;

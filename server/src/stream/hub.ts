@@ -34,6 +34,9 @@ export type OpenRequest = {
   sink: StreamSink;
 };
 
+/** How long a resume waits for this instance to catch up with a position another one handed out. */
+const HEAD_WAIT_MS = 2000;
+
 type Topic = {
   readonly key: StreamKey;
   readonly buffer: ReplayBuffer<StreamEvent>;
@@ -44,7 +47,12 @@ type Topic = {
 };
 
 type Plan =
-  | { resumed: true; history: Iterable<StreamEvent> | AsyncIterable<BusEvent> }
+  | {
+      resumed: true;
+      history: Iterable<StreamEvent> | AsyncIterable<BusEvent>;
+      /** The client already has everything up to here (live events up to it were queued). */
+      skipThrough?: number;
+    }
   | { resumed: false; reset?: string };
 
 /**
@@ -132,6 +140,7 @@ export class Hub {
       await session.replay(toResetEvent(epoch, head, keys[0] as StreamKey, plan.reset, requested, this.now()));
     }
     if (plan.resumed) {
+      if (plan.skipThrough !== undefined) session.skipThrough(plan.skipThrough);
       for await (const item of plan.history) {
         if (session.isClosed) return;
         await session.replay("frame" in item ? item : toStreamEvent(epoch, item));
@@ -170,7 +179,13 @@ export class Hub {
     const position = parseEventId(lastEventId);
     if (position === undefined) return { resumed: false, reset: "unknown-id" };
     if (position.epoch !== epoch) return { resumed: false, reset: "epoch-changed" };
-    if (position.seq > head) return { resumed: false, reset: "unknown-id" };
+    if (position.seq > head) {
+      // Another instance may have handed this position out a moment before this one saw it.
+      const reached = (await this.bus.waitForHead?.(position.seq, HEAD_WAIT_MS)) ?? false;
+      return reached
+        ? { resumed: true, history: [], skipThrough: position.seq }
+        : { resumed: false, reset: "unknown-id" };
+    }
     if (position.seq === head) return { resumed: true, history: [] };
     if (topics.every((topic) => topic.buffer.completeAfter <= position.seq)) {
       const history = mergeBySeq(topics.map((topic) => topic.buffer.slice(position.seq, head)));
@@ -183,7 +198,7 @@ export class Hub {
   }
 
   private async *countReplayed(events: AsyncIterable<BusEvent>): AsyncIterable<BusEvent> {
-    const counter = this.metrics.replayEvents.labels("bus");
+    const counter = this.metrics.replayEvents.labels(this.bus.replaySource);
     for await (const event of events) {
       counter.inc();
       yield event;

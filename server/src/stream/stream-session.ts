@@ -54,6 +54,11 @@ export class StreamSession {
     if (!this.closed && this.sink.pendingBytes() > this.maxPendingBytes / 2) await this.sink.waitForRoom();
   }
 
+  /** The client already has every event up to `seq`: queued live events up to it are not sent. */
+  skipThrough(seq: number): void {
+    this.lastSeq = Math.max(this.lastSeq, seq);
+  }
+
   /** Ends catch-up: queued live events after the last replayed one, then direct delivery. */
   goLive(): void {
     const queued = this.pending;

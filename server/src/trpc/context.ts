@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Revocation } from "../auth/revocations.js";
 import type { StreamTokens } from "../auth/stream-token.js";
+import type { DeadLetters } from "../bus/publish-queue.js";
 import type { OperationCaller } from "../proxy/operation-caller.js";
 import type { EventPublisher } from "../stream/event-publisher.js";
 import type { Hub } from "../stream/hub.js";
@@ -15,6 +16,8 @@ export type TrpcServices = {
   revocationTtlS: number;
   /** Runs `proxy.*` operations against the upstream. */
   operations: OperationCaller;
+  /** Present when the bus keeps failed publishes (NATS). */
+  deadLetters?: DeadLetters;
 };
 
 export type TrpcContext = {

@@ -10,6 +10,8 @@ import {
 import { initTRPC, TRPCError, tracked } from "@trpc/server";
 import type { Revocation } from "../auth/revocations.js";
 import "../http/request-auth.js";
+import { z } from "zod";
+import { BusUnavailableError, EventTooLargeError } from "../bus/event-bus.js";
 import { ForbiddenError } from "../stream/event-publisher.js";
 import { QueueSink } from "../stream/queue-sink.js";
 import type { TrpcContext } from "./context.js";
@@ -51,7 +53,30 @@ export function createAppRouter(options: RouterOptions) {
     return next({ ctx: { identity } });
   });
 
+  const admin = authed.use(async ({ ctx, next }) => {
+    if (!ctx.identity.roles.includes("admin"))
+      throw new TRPCError({ code: "FORBIDDEN", message: "requires the admin role" });
+    return next();
+  });
+  const deadLetterId = z.object({ id: z.string().min(1).max(64) });
+
   return t.router({
+    admin: t.router({
+      // Publishes that failed for good (NATS bus), scoped to the admin's own tenant.
+      deadLetters: t.router({
+        list: admin.query(({ ctx }) => ctx.services.deadLetters?.list(ctx.identity.tenantId) ?? []),
+        retry: admin.input(deadLetterId).mutation(({ ctx, input }) => {
+          if (ctx.services.deadLetters?.retry(ctx.identity.tenantId, input.id) !== true)
+            throw new TRPCError({ code: "NOT_FOUND", message: "no such dead letter, or the publish queue is full" });
+          return { id: input.id, status: "queued" as const };
+        }),
+        drop: admin.input(deadLetterId).mutation(({ ctx, input }) => {
+          if (ctx.services.deadLetters?.drop(ctx.identity.tenantId, input.id) !== true)
+            throw new TRPCError({ code: "NOT_FOUND", message: "no such dead letter" });
+          return { id: input.id, status: "dropped" as const };
+        }),
+      }),
+    }),
     auth: t.router({
       streamToken: authed
         .output(streamTokenResultSchema)
@@ -113,6 +138,10 @@ export function createAppRouter(options: RouterOptions) {
             return await ctx.services.publish(ctx.identity, input, ctx.requestId);
           } catch (error) {
             if (error instanceof ForbiddenError) throw new TRPCError({ code: "FORBIDDEN", message: error.message });
+            if (error instanceof BusUnavailableError)
+              throw new TRPCError({ code: "SERVICE_UNAVAILABLE", message: error.message });
+            if (error instanceof EventTooLargeError)
+              throw new TRPCError({ code: "PAYLOAD_TOO_LARGE", message: error.message });
             throw error;
           }
         }),

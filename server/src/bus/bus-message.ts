@@ -1,0 +1,51 @@
+import { busMessageSchema, keyFromSubject, type StreamKey } from "@circl-bff/shared";
+import type { BusEvent } from "./event-bus.js";
+
+export type InvalidReason = "subject" | "size" | "json" | "schema";
+
+export type RawMessage = { subject: string; seq: number; data: Uint8Array; timestamp: string };
+
+export type Decoded = { ok: true; event: BusEvent } | { ok: false; reason: InvalidReason };
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Turns a stored JetStream message into a bus event, or says why it cannot be one. Backends
+ * publish straight to NATS, so nothing about a message can be trusted: the subject must be one
+ * of ours, the body bounded, JSON, and of the documented shape.
+ */
+export function decodeMessage(message: RawMessage, maxBytes: number): Decoded {
+  const key: StreamKey | undefined = keyFromSubject(message.subject);
+  if (key === undefined) return { ok: false, reason: "subject" };
+  if (message.data.length > maxBytes) return { ok: false, reason: "size" };
+  let body: unknown;
+  try {
+    body = JSON.parse(decoder.decode(message.data));
+  } catch {
+    return { ok: false, reason: "json" };
+  }
+  const parsed = busMessageSchema.safeParse(body);
+  if (!parsed.success) return { ok: false, reason: "schema" };
+  const { type, data, correlationId } = parsed.data;
+  return {
+    ok: true,
+    event: {
+      seq: message.seq,
+      key,
+      type,
+      data: data ?? null,
+      ...(correlationId === undefined ? {} : { correlationId }),
+      timestamp: message.timestamp,
+    },
+  };
+}
+
+export function encodeMessage(event: { type: string; data: unknown; correlationId?: string }): Uint8Array {
+  return new TextEncoder().encode(
+    JSON.stringify({
+      type: event.type,
+      data: event.data ?? null,
+      ...(event.correlationId === undefined ? {} : { correlationId: event.correlationId }),
+    }),
+  );
+}

@@ -1,0 +1,201 @@
+import { randomUUID } from "node:crypto";
+import type { StreamKey } from "@circl-bff/shared";
+import type { OutgoingEvent } from "./event-bus.js";
+
+export type PendingPublish = {
+  readonly id: string;
+  readonly key: StreamKey;
+  readonly event: OutgoingEvent;
+  /** The same `Nats-Msg-Id` on every attempt: an attempt that timed out but was stored is not stored twice. */
+  readonly msgId: string;
+  attempts: number;
+  lastError?: string;
+};
+
+export type DeadLetter = {
+  id: string;
+  tenantId: string;
+  userId?: string;
+  type: string;
+  data: unknown;
+  correlationId?: string;
+  attempts: number;
+  lastError: string;
+  failedAt: string;
+};
+
+export type SendOutcome = { ok: true } | { ok: false; permanent: boolean; error: string };
+
+/** Dead letters of one tenant, for admins (`admin.deadLetters.*`). */
+export interface DeadLetters {
+  list(tenantId: string): DeadLetter[];
+  /** Moves the entry back into the publish queue; false when there is no such entry (or the queue is full). */
+  retry(tenantId: string, id: string): boolean;
+  drop(tenantId: string, id: string): boolean;
+}
+
+export type PublishQueueOptions = {
+  maxSize: number;
+  maxAttempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  send: (item: PendingPublish) => Promise<SendOutcome>;
+  /**
+   * False while the bus is disconnected: nothing is attempted (attempts are not spent) until
+   * `kick()` after the reconnect; the bounded size is what limits an outage.
+   */
+  canSend: () => boolean;
+  onSizes: (queued: number, dead: number) => void;
+  onDeadLetter: (item: PendingPublish) => void;
+  now?: () => number;
+};
+
+/**
+ * Publishes that could not reach NATS, retried in order with exponential backoff. Bounded: a
+ * full queue refuses (the caller answers SERVICE_UNAVAILABLE) instead of growing the heap.
+ * After `maxAttempts` an item becomes a dead letter (bounded too, oldest dropped first) that
+ * an admin can retry or drop.
+ */
+export class PublishQueue implements DeadLetters {
+  private readonly items: PendingPublish[] = [];
+  private readonly dead = new Map<string, { item: PendingPublish; letter: DeadLetter }>();
+  private timer: NodeJS.Timeout | undefined;
+  private sending = false;
+  private closed = false;
+  private readonly idleWaiters: (() => void)[] = [];
+  private readonly now: () => number;
+
+  constructor(private readonly options: PublishQueueOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  get deadCount(): number {
+    return this.dead.size;
+  }
+
+  /** False when the queue is full. */
+  enqueue(key: StreamKey, event: OutgoingEvent, msgId: string): boolean {
+    if (this.closed || this.items.length >= this.options.maxSize) return false;
+    this.items.push({ id: randomUUID(), key, event, msgId, attempts: 0 });
+    this.report();
+    this.schedule(0);
+    return true;
+  }
+
+  /** Tries the head of the queue now (e.g. right after a reconnect) instead of waiting for the backoff. */
+  kick(): void {
+    if (this.items.length > 0 && !this.sending) this.schedule(0);
+  }
+
+  list(tenantId: string): DeadLetter[] {
+    return [...this.dead.values()].filter((d) => d.letter.tenantId === tenantId).map((d) => ({ ...d.letter }));
+  }
+
+  retry(tenantId: string, id: string): boolean {
+    const entry = this.dead.get(id);
+    if (entry === undefined || entry.letter.tenantId !== tenantId) return false;
+    if (this.closed || this.items.length >= this.options.maxSize) return false;
+    this.dead.delete(id);
+    entry.item.attempts = 0;
+    this.items.push(entry.item);
+    this.report();
+    this.schedule(0);
+    return true;
+  }
+
+  drop(tenantId: string, id: string): boolean {
+    const entry = this.dead.get(id);
+    if (entry === undefined || entry.letter.tenantId !== tenantId) return false;
+    this.dead.delete(id);
+    this.report();
+    return true;
+  }
+
+  /** Resolves when the queue is empty or after `timeoutMs`; then stops retrying. Returns what was left. */
+  async close(timeoutMs: number): Promise<number> {
+    if (this.items.length > 0) {
+      this.kick();
+      await new Promise<void>((resolve) => {
+        const timeout = setTimeout(resolve, timeoutMs);
+        this.idleWaiters.push(() => {
+          clearTimeout(timeout);
+          resolve();
+        });
+      });
+    }
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    return this.items.length;
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.closed || this.sending) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.pump(), delayMs);
+  }
+
+  private async pump(): Promise<void> {
+    this.timer = undefined;
+    if (this.sending || this.closed) return;
+    this.sending = true;
+    try {
+      while (this.items.length > 0 && !this.closed) {
+        if (!this.options.canSend()) {
+          this.sending = false;
+          this.schedule(this.options.maxDelayMs);
+          return;
+        }
+        const item = this.items[0] as PendingPublish;
+        const outcome = await this.options.send(item);
+        if (outcome.ok) {
+          this.items.shift();
+          this.report();
+          continue;
+        }
+        item.attempts++;
+        item.lastError = outcome.error;
+        if (outcome.permanent || item.attempts >= this.options.maxAttempts) {
+          this.items.shift();
+          this.bury(item);
+          continue;
+        }
+        const delay = Math.min(this.options.maxDelayMs, this.options.baseDelayMs * 2 ** (item.attempts - 1));
+        this.sending = false;
+        this.schedule(delay);
+        return;
+      }
+    } finally {
+      this.sending = false;
+    }
+    if (this.items.length === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+  }
+
+  private bury(item: PendingPublish): void {
+    this.dead.set(item.id, {
+      item,
+      letter: {
+        id: item.id,
+        tenantId: item.key.tenant,
+        ...(item.key.user === undefined ? {} : { userId: item.key.user }),
+        type: item.event.type,
+        data: item.event.data,
+        ...(item.event.correlationId === undefined ? {} : { correlationId: item.event.correlationId }),
+        attempts: item.attempts,
+        lastError: item.lastError ?? "unknown",
+        failedAt: new Date(this.now()).toISOString(),
+      },
+    });
+    if (this.dead.size > this.options.maxSize) this.dead.delete(this.dead.keys().next().value as string);
+    this.options.onDeadLetter(item);
+    this.report();
+  }
+
+  private report(): void {
+    this.options.onSizes(this.items.length, this.dead.size);
+  }
+}
