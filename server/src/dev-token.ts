@@ -31,10 +31,10 @@ function nest(flat: Record<string, unknown>): Record<string, unknown> {
   return out;
 }
 
-export function devBanner(baseUrl: string, token: string): string {
+export function devBanner(baseUrl: string, token: string, bus: string): string {
   return [
     "",
-    "circl-bff is running in development mode (in-process bus, random secrets).",
+    `circl-bff is running in development mode (${bus === "memory" ? "in-process bus" : `${bus} bus`}).`,
     `Demo page:  ${baseUrl}/`,
     `Dev access token (user ${DEV_IDENTITY.sub}, tenant ${DEV_IDENTITY.tenantId}, roles admin, valid 24 h):`,
     "",

@@ -63,5 +63,5 @@ await app.listen({ port: config.port, host: config.host });
 if (devToken !== undefined) {
   const address = app.server.address();
   const port = typeof address === "object" && address !== null ? address.port : config.port;
-  process.stdout.write(`${devBanner(`http://localhost:${port}`, devToken)}\n`);
+  process.stdout.write(`${devBanner(`http://localhost:${port}`, devToken, app.bus.kind)}\n`);
 }
