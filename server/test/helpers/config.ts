@@ -11,6 +11,8 @@ export function testConfig(env: Record<string, string> = {}): Config {
     LOG_LEVEL: "silent",
     PORT: "0",
     HOST: "127.0.0.1",
+    // Test clients share the gateway's event loop; only the load-shedding test turns shedding on.
+    EVENT_LOOP_MAX_DELAY_MS: "0",
     ...env,
   });
 }
