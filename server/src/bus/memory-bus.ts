@@ -9,6 +9,7 @@ import type {
   OutgoingEvent,
   Unsubscribe,
 } from "./event-bus.js";
+import { fromList, KeyListeners } from "./key-listeners.js";
 import { mergeBySeq, ReplayBuffer } from "./replay-buffer.js";
 
 export type MemoryBusOptions = {
@@ -33,7 +34,7 @@ export class MemoryBus implements EventBus {
   readonly epoch = randomBytes(6).toString("hex");
   private seq = 0;
   private closed = false;
-  private readonly listeners = new Map<string, Set<(event: BusEvent) => void>>();
+  private readonly listeners = new KeyListeners();
   private readonly controlListeners = new Set<(message: ControlMessage) => void>();
   private readonly history = new Map<string, ReplayBuffer<BusEvent>>();
   /** The highest sequence of any history dropped whole (see `maxKeys`). */
@@ -82,31 +83,12 @@ export class MemoryBus implements EventBus {
     }
     const id = keyId(key);
     this.remember(id, busEvent);
-    const listeners = this.listeners.get(id);
-    if (listeners !== undefined) {
-      for (const listener of listeners) {
-        try {
-          listener(busEvent);
-        } catch (error) {
-          this.options.onListenerError?.(error);
-        }
-      }
-    }
+    this.listeners.dispatch(id, busEvent, (error) => this.options.onListenerError?.(error));
     return { status: "published", position: { epoch: this.epoch, seq } };
   }
 
   subscribe(key: StreamKey, onEvent: (event: BusEvent) => void): Unsubscribe {
-    const id = keyId(key);
-    let set = this.listeners.get(id);
-    if (set === undefined) {
-      set = new Set();
-      this.listeners.set(id, set);
-    }
-    set.add(onEvent);
-    return () => {
-      set.delete(onEvent);
-      if (set.size === 0 && this.listeners.get(id) === set) this.listeners.delete(id);
-    };
+    return this.listeners.add(key, onEvent);
   }
 
   async readAfter(keys: readonly StreamKey[], after: number, upTo: number): Promise<AsyncIterable<BusEvent> | Gap> {
@@ -117,7 +99,7 @@ export class MemoryBus implements EventBus {
       if (completeAfter > after) return { gap: "position older than the retained history" };
       if (buffer !== undefined) lists.push(buffer.slice(after, upTo));
     }
-    return toAsync(mergeBySeq(lists));
+    return fromList(mergeBySeq(lists));
   }
 
   async publishControl(message: ControlMessage): Promise<void> {
@@ -166,8 +148,4 @@ export class MemoryBus implements EventBus {
       this.dedupe.delete(msgId);
     }
   }
-}
-
-async function* toAsync<T>(items: readonly T[]): AsyncIterable<T> {
-  yield* items;
 }

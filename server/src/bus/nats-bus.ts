@@ -23,6 +23,7 @@ import {
   type OutgoingEvent,
   type Unsubscribe,
 } from "./event-bus.js";
+import { fromList, KeyListeners } from "./key-listeners.js";
 import {
   ensureStream,
   isStreamNotFound,
@@ -100,7 +101,7 @@ export class NatsBus implements EventBus {
   private verifyTimer: NodeJS.Timeout | undefined;
   private live: ConsumerMessages | undefined;
   private readonly backlogs = new Set<ConsumerMessages>();
-  private readonly listeners = new Map<string, Set<(event: BusEvent) => void>>();
+  private readonly listeners = new KeyListeners();
   private headWaiters: { seq: number; wake: () => void; cancel: () => void }[] = [];
   private readonly controlListeners = new Set<(message: ControlMessage) => void>();
   private control: Subscription | undefined;
@@ -225,22 +226,12 @@ export class NatsBus implements EventBus {
   }
 
   subscribe(key: StreamKey, onEvent: (event: BusEvent) => void): Unsubscribe {
-    const id = keyId(key);
-    let set = this.listeners.get(id);
-    if (set === undefined) {
-      set = new Set();
-      this.listeners.set(id, set);
-    }
-    set.add(onEvent);
-    return () => {
-      set.delete(onEvent);
-      if (set.size === 0 && this.listeners.get(id) === set) this.listeners.delete(id);
-    };
+    return this.listeners.add(key, onEvent);
   }
 
   async readAfter(keys: readonly StreamKey[], after: number, upTo: number): Promise<AsyncIterable<BusEvent> | Gap> {
     if (this.replaced !== undefined) return { gap: "stream replaced" };
-    if (after >= upTo || keys.length === 0) return toAsync([]);
+    if (after >= upTo || keys.length === 0) return fromList([]);
     const before = await this.jsm.streams.info(this.options.stream.name);
     if (streamEpoch(before) !== this.epoch) return { gap: "stream replaced" };
     // Everything below first_seq is gone (age or size limit); an empty new stream reports 0.
@@ -426,15 +417,9 @@ export class NatsBus implements EventBus {
     this.lastSeq = seq;
     if (this.headWaiters.length > 0) this.wakeHeadWaiters();
     if (event === undefined) return;
-    const listeners = this.listeners.get(message.subject);
-    if (listeners === undefined) return;
-    for (const listener of listeners) {
-      try {
-        listener(event);
-      } catch (error) {
-        this.options.logger.error({ err: error, seq }, "event listener failed");
-      }
-    }
+    this.listeners.dispatch(message.subject, event, (error) =>
+      this.options.logger.error({ err: error, seq }, "event listener failed"),
+    );
   }
 
   private wakeHeadWaiters(): void {
@@ -564,8 +549,4 @@ async function withTimeout(promise: Promise<unknown>, ms: number): Promise<void>
   } finally {
     clearTimeout(timer);
   }
-}
-
-async function* toAsync<T>(items: readonly T[]): AsyncIterable<T> {
-  yield* items;
 }
