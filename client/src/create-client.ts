@@ -53,6 +53,7 @@ export function createBffClient(options: BffClientOptions): BffClient {
   });
   const requests = createTRPCClient<AppRouter>({ links: [batch] });
   const tokens = new StreamTokenSource(() => requests.auth.streamToken.mutate());
+  const liveSources = new Set<ResumableEventSource>();
   // tRPC evaluates `connectionParams` once per EventSource it creates, and a native EventSource
   // reconnects with its original URL: the resumable source puts a fresh token in every attempt.
   const subscriptions = httpSubscriptionLink<AppRouter, BoundResumableEventSource>({
@@ -61,6 +62,7 @@ export function createBffClient(options: BffClientOptions): BffClient {
       tokens,
       applyToken: (url, token) => url.searchParams.set("connectionParams", JSON.stringify({ token })),
       EventSource: options.EventSource,
+      registry: liveSources,
     }),
   });
 
@@ -83,7 +85,7 @@ export function createBffClient(options: BffClientOptions): BffClient {
     },
   );
 
-  return createTRPCClient<AppRouter>({
+  const client = createTRPCClient<AppRouter>({
     links: [
       streamTapLink(options.onReset),
       splitLink({
@@ -93,6 +95,21 @@ export function createBffClient(options: BffClientOptions): BffClient {
       }),
     ],
   });
+  streamControls.set(client, () => {
+    for (const source of [...liveSources]) source.reconnect();
+  });
+  return client;
+}
+
+const streamControls = new WeakMap<object, () => void>();
+
+/**
+ * Drops the client's open `events.stream` connections; each reconnects at once with a fresh
+ * stream token and resumes from its last id (what a network change does). In a follower tab of
+ * a shared stream there is no connection to drop.
+ */
+export function reconnectStreams(client: BffClient): void {
+  streamControls.get(client)?.();
 }
 
 /** Surfaces `reset` envelopes and records envelopes for the testing kit. */

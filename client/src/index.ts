@@ -4,6 +4,7 @@ export {
   type BffClient,
   type BffClientOptions,
   createBffClient,
+  reconnectStreams,
 } from "./create-client.js";
 export type { EventSourceConstructor, EventSourceInstance } from "./event-source-impl.js";
 export {

@@ -11,6 +11,8 @@ export type ResumableSourceOptions = {
   maxRetryMs?: number;
   /** Called with the id of every event that carries one. */
   onEventId?: (id: string) => void;
+  /** Live sources register here until closed (so a client can drop all of its connections). */
+  registry?: Set<ResumableEventSource>;
 };
 
 type Listener = (event: MessageEvent) => void;
@@ -48,8 +50,17 @@ export class ResumableEventSource {
     lastEventId?: string,
   ) {
     this.lastEventId = lastEventId;
+    this.options.registry?.add(this);
+    // Waiting out a backoff while the browser was offline: retry as soon as it is back.
+    globalThis.addEventListener?.("online", this.onOnline);
     void this.connect();
   }
+
+  private readonly onOnline = () => {
+    if (this.retryTimer === undefined || this.readyState !== CONNECTING) return;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => void this.connect(), 0);
+  };
 
   /** A class bound to `options`, for APIs that construct the source themselves (tRPC's link). */
   static withOptions(options: ResumableSourceOptions): BoundResumableEventSource {
@@ -87,6 +98,9 @@ export class ResumableEventSource {
   close(): void {
     this.readyState = CLOSED;
     clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.options.registry?.delete(this);
+    globalThis.removeEventListener?.("online", this.onOnline);
     this.dropInner();
   }
 
