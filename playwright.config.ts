@@ -46,6 +46,7 @@ export default defineConfig<{ bffOptions: BffTestKitOptions }>({
     gateway(ports.main, { CORS_ORIGINS: `${urls.main},${urls.otherOrigin}` }),
     gateway(ports.shortTokens, { STREAM_TOKEN_TTL_S: "5" }),
     gateway(ports.shortStreams, { SSE_MAX_CONNECTION_MS: "3000", SSE_HEARTBEAT_MS: "1000" }),
+    gateway(ports.tabs, {}),
     {
       command: `node e2e/static-server.mjs ${ports.otherOrigin}`,
       url: `${urls.otherOrigin}/`,

@@ -3,7 +3,7 @@ export const JWT_SECRET = "e2e-jwt-secret-0123456789abcdef-0123456789";
 const STREAM_TOKEN_SECRET = "e2e-stream-secret-0123456789abcdef-012345";
 
 const host = "127.0.0.1";
-export const ports = { main: 3917, shortTokens: 3918, shortStreams: 3919, otherOrigin: 3920 } as const;
+export const ports = { main: 3917, shortTokens: 3918, shortStreams: 3919, otherOrigin: 3920, tabs: 3921 } as const;
 export const urls = {
   /** Default settings; lists the second origin in CORS_ORIGINS. */
   main: `http://${host}:${ports.main}`,
@@ -11,6 +11,8 @@ export const urls = {
   shortTokens: `http://${host}:${ports.shortTokens}`,
   /** SSE_MAX_CONNECTION_MS=3000; does not list the second origin. */
   shortStreams: `http://${host}:${ports.shortStreams}`,
+  /** Default settings, used by the tab-sharing test alone so its stream count is exact. */
+  tabs: `http://${host}:${ports.tabs}`,
   /** A static copy of the demo page on another port (another origin). */
   otherOrigin: `http://${host}:${ports.otherOrigin}`,
 } as const;
