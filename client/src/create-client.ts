@@ -6,6 +6,7 @@ import {
   httpSubscriptionLink,
   splitLink,
   type TRPCClient,
+  TRPCClientError,
   type TRPCLink,
 } from "@trpc/client";
 import { observable } from "@trpc/server/observable";
@@ -17,6 +18,14 @@ import { recordForTesting } from "./test-recorder.js";
 
 export type { AppRouter };
 export type BffClient = TRPCClient<AppRouter>;
+
+/** What a failed call rejects with; `data` holds `code`, `httpStatus`, `requestId`, `zodIssues?`. */
+export type BffClientError = TRPCClientError<AppRouter>;
+
+/** Narrows a caught value to the gateway's typed error shape. */
+export function isBffClientError(error: unknown): error is BffClientError {
+  return error instanceof TRPCClientError;
+}
 
 export type BffClientOptions = {
   /** The gateway's base URL (`https://bff.example.com`); the client adds `/trpc`. */

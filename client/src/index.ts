@@ -2,8 +2,10 @@ export * from "@circl-bff/shared";
 export {
   type AppRouter,
   type BffClient,
+  type BffClientError,
   type BffClientOptions,
   createBffClient,
+  isBffClientError,
   reconnectStreams,
 } from "./create-client.js";
 export type { EventSourceConstructor, EventSourceInstance } from "./event-source-impl.js";
