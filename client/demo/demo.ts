@@ -74,6 +74,7 @@ function connect(): void {
   if (transports.has("trpc")) {
     let opens = 0;
     setState("trpc", "connecting");
+    field("trpc", "role").textContent = share ? "shared across tabs" : "own stream";
     const subscription = client.events.stream.subscribe(undefined, {
       onData: ({ data }) => show("trpc", data as EventEnvelope),
       onConnectionStateChange: (state) => {

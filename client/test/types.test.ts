@@ -46,6 +46,7 @@ describe("client types", () => {
 
   it("infers the tracked envelope events.stream yields: { id, data: EventEnvelope }", () => {
     expectTypeOf(streamDataTypes).toBeFunction();
+    // biome-ignore lint/suspicious/noConfusingVoidType: tRPC infers an optional input as `… | void`.
     expectTypeOf<Inputs["events"]["stream"]>().toEqualTypeOf<
       { lastEventId?: string | undefined; types?: string[] | undefined } | undefined | void
     >();
