@@ -46,10 +46,11 @@ describe("client types", () => {
 
   it("infers the tracked envelope events.stream yields: { id, data: EventEnvelope }", () => {
     expectTypeOf(streamDataTypes).toBeFunction();
-    // biome-ignore lint/suspicious/noConfusingVoidType: tRPC infers an optional input as `… | void`.
-    expectTypeOf<Inputs["events"]["stream"]>().toEqualTypeOf<
-      { lastEventId?: string | undefined; types?: string[] | undefined } | undefined | void
-    >();
+    expectTypeOf<Exclude<Inputs["events"]["stream"], undefined | void>>().toEqualTypeOf<{
+      lastEventId?: string | undefined;
+      types?: string[] | undefined;
+    }>();
+    expectTypeOf<undefined>().toExtend<Inputs["events"]["stream"]>();
     expectTypeOf<Outputs["auth"]["streamToken"]>().toEqualTypeOf<{ token: string; expiresIn: number }>();
   });
 
