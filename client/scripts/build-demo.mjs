@@ -9,7 +9,6 @@ await build({
   platform: "browser",
   target: "es2022",
   minify: true,
-  sourcemap: "linked",
   // Browsers have a global EventSource; the Node fallback is never loaded there.
   external: ["eventsource"],
   logLevel: "warning",
