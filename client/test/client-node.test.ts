@@ -120,4 +120,35 @@ describe("openEventStream in Node", () => {
     expect(tokenRequests).toBe(connections.length);
     expect(stream.lastEventId).toBe(expected.at(-1));
   });
+
+  it("after a refused token (401) it fetches a new one and connects", async () => {
+    const gw = await gateway();
+    const accessToken = await gw.token();
+    const handed: string[] = [];
+    const connections: boolean[] = [];
+    const events: EventEnvelope[] = [];
+    const stream = openEventStream(gw.url, {
+      // First a token the gateway refuses, then real ones (with their lifetime, so they are cached).
+      getStreamToken: async () => {
+        if (handed.length === 0) {
+          handed.push("bad");
+          return { token: "not-a-stream-token", expiresIn: 300 };
+        }
+        handed.push("good");
+        return fetchStreamToken(gw.url, accessToken);
+      },
+      types: ["n"],
+      onEvent: (envelope) => events.push(envelope),
+      onConnected: (info) => connections.push(info.resumed),
+    });
+    cleanups.push(() => stream.close());
+    await expect.poll(() => connections.length).toBe(1);
+    expect(handed).toEqual(["bad", "good"]);
+    const published = await gw.publish(accessToken, { type: "n", data: 1, to: "me" });
+    await expect.poll(() => events.map((e) => e.id)).toEqual([published.id]);
+    // A dropped connection reuses the cached good token.
+    stream.reconnect();
+    await expect.poll(() => connections.length).toBe(2);
+    expect(handed).toEqual(["bad", "good"]);
+  });
 });
