@@ -60,15 +60,25 @@ export class TabStream {
   }
 
   private generation = 0;
+  private nameAttempts = 0;
+  private nameRetry: ReturnType<typeof setTimeout> | undefined;
 
   private start(): void {
     const generation = ++this.generation;
     void this.name().then(
       (name) => {
+        this.nameAttempts = 0;
         if (generation === this.generation && this.subscribers.size > 0) this.startAs(name);
       },
       () => {
-        if (generation === this.generation && this.subscribers.size > 0) this.startAs(undefined);
+        // The name needs a token (offline, gateway down): try again rather than fall back to an
+        // unshared stream in every tab.
+        if (generation !== this.generation || this.subscribers.size === 0) return;
+        this.setState("connecting", true);
+        const delay = Math.min(10_000, 250 * 2 ** this.nameAttempts++);
+        this.nameRetry = setTimeout(() => {
+          if (generation === this.generation && this.subscribers.size > 0) this.start();
+        }, delay);
       },
     );
   }
@@ -100,6 +110,9 @@ export class TabStream {
 
   private stop(): void {
     this.generation++;
+    clearTimeout(this.nameRetry);
+    this.nameRetry = undefined;
+    this.nameAttempts = 0;
     this.stopUpstream?.();
     this.stopUpstream = undefined;
     this.isLeader = false;
