@@ -36,6 +36,10 @@ export class TabStream {
   private stopUpstream: (() => void) | undefined;
   private leaving: AbortController | undefined;
   private resignLeadership: (() => void) | undefined;
+  /** Bumped by every start/stop, so a late name lookup of an earlier start does nothing. */
+  private generation = 0;
+  private nameAttempts = 0;
+  private nameRetry: ReturnType<typeof setTimeout> | undefined;
   isLeader = false;
 
   constructor(
@@ -58,10 +62,6 @@ export class TabStream {
       if (this.subscribers.size === 0) this.stop();
     };
   }
-
-  private generation = 0;
-  private nameAttempts = 0;
-  private nameRetry: ReturnType<typeof setTimeout> | undefined;
 
   private start(): void {
     const generation = ++this.generation;
@@ -122,6 +122,9 @@ export class TabStream {
     this.leaving = undefined;
     this.channel?.close();
     this.channel = undefined;
+    // A later subscriber starts from its own position (or live), not from where this one left.
+    this.lastEventId = undefined;
+    this.seen.clear();
     this.setState("idle", false);
   }
 
