@@ -75,7 +75,8 @@ export function createBffClient(options: BffClientOptions): BffClient {
     }),
   });
 
-  const share = options.shareStream ?? true;
+  // Where tabs cannot share (Node, old browsers) every subscription keeps its own stream and input.
+  const share = (options.shareStream ?? true) && canShareAcrossTabs();
   const sharedStream = new TabStream(
     (lastEventId, sink) => {
       const upstream = createTRPCClient<AppRouter>({ links: [subscriptions] });
@@ -88,7 +89,6 @@ export function createBffClient(options: BffClientOptions): BffClient {
       return () => subscription.unsubscribe();
     },
     async () => {
-      if (!share || !canShareAcrossTabs()) return undefined;
       const user = tokenUser(await options.getAccessToken());
       return user === undefined ? undefined : shareName("trpc", base, user);
     },
@@ -99,7 +99,13 @@ export function createBffClient(options: BffClientOptions): BffClient {
       streamTapLink(options.onReset),
       splitLink({
         condition: (op) => op.type === "subscription",
-        true: share ? sharedStreamLink(sharedStream) : subscriptions,
+        true: share
+          ? splitLink({
+              condition: (op) => op.path === "events.stream",
+              true: sharedStreamLink(sharedStream),
+              false: subscriptions,
+            })
+          : subscriptions,
         false: batch,
       }),
     ],
