@@ -155,5 +155,9 @@ for (const pane of ["raw", "trpc"] as const) {
 }
 $("#connect").addEventListener("click", connect);
 $("#drop").addEventListener("click", () => connection?.drop());
+// Leaving the page hands a shared stream to another tab at once; back from the page cache, reconnect.
 window.addEventListener("pagehide", () => connection?.close());
+window.addEventListener("pageshow", (event) => {
+  if (event.persisted) connect();
+});
 if (tokenInput.value !== "") connect();
