@@ -1,20 +1,32 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import type { FastifyInstance } from "fastify";
 
 const publicDir = new URL("../../public/", import.meta.url);
 
-/** `GET /`: the demo page (and its script). In development it carries the dev token. */
+const ASSETS = {
+  "/demo.js": "text/javascript; charset=utf-8",
+  "/demo.css": "text/css; charset=utf-8",
+} as const;
+
+/**
+ * `GET /`: the demo page, its stylesheet and its script (bundled from `client/demo` by
+ * `npm run build`). In development the page carries the dev token in a meta tag.
+ */
 export function registerDemoRoutes(app: FastifyInstance, deps: { devToken?: string }): void {
   const html = readFileSync(new URL("index.html", publicDir), "utf8").replace(
     "<!--dev-token-->",
     deps.devToken === undefined ? "" : `<meta name="circl-dev-token" content="${deps.devToken}">`,
   );
-  const script = readFileSync(new URL("demo.js", publicDir), "utf8");
-  const styles = readFileSync(new URL("demo.css", publicDir), "utf8");
   const publicRoute = { config: { auth: "none" as const } };
   app.get("/", publicRoute, async (_request, reply) => reply.type("text/html; charset=utf-8").send(html));
-  app.get("/demo.js", publicRoute, async (_request, reply) =>
-    reply.type("text/javascript; charset=utf-8").send(script),
-  );
-  app.get("/demo.css", publicRoute, async (_request, reply) => reply.type("text/css; charset=utf-8").send(styles));
+  for (const [path, type] of Object.entries(ASSETS)) {
+    const file = new URL(path.slice(1), publicDir);
+    // The script is a build output: without it the page still loads and says what is missing.
+    const body = existsSync(file) ? readFileSync(file, "utf8") : undefined;
+    app.get(path, publicRoute, async (_request, reply) =>
+      body === undefined
+        ? reply.code(404).type("text/plain; charset=utf-8").send(`${path} is not built: run npm run build`)
+        : reply.type(type).header("cache-control", "no-cache").send(body),
+    );
+  }
 }
