@@ -47,7 +47,9 @@ export function devBanner(baseUrl: string, token: string, bus: string): string {
     `       -d '{"type":"hello","data":{"text":"hi"},"to":"me"}' ${baseUrl}/trpc/events.publish`,
     "From a browser (EventSource takes a stream token in the URL):",
     `  const { token } = await (await fetch('${baseUrl}/events/token', { method: 'POST', headers: { authorization: 'Bearer ${token.slice(0, 12)}…' } })).json();`,
-    `  new EventSource('${baseUrl}/events/stream?token=' + token).onmessage = (e) => console.log(e.data);`,
+    `  new EventSource('${baseUrl}/events/stream?token=' + token).addEventListener('hello', (e) => console.log(e.data));`,
+    "Call the upstream API through the gateway:",
+    `  curl -H "Authorization: Bearer $TOKEN" ${baseUrl}/api/whoami`,
     "",
   ].join("\n");
 }
