@@ -2,11 +2,19 @@ import type { ServerResponse } from "node:http";
 import { anonymousEventFrame, pingFrame, retryFrame } from "./sse-frame.js";
 import type { StreamEvent } from "./stream-event.js";
 import type { EndReason, StreamSink } from "./stream-sink.js";
+import { type Flushable, flushSoon } from "./write-coalescer.js";
 
-/** The raw `GET /events/stream` transport: frames written straight to the socket. */
-export class SocketSink implements StreamSink {
+/**
+ * The raw `GET /events/stream` transport. Frames are collected during one event-loop turn and
+ * written to the socket together (see `write-coalescer.ts`): the bytes and their order are the
+ * same as one write per frame, with one system call instead of one per frame.
+ */
+export class SocketSink implements StreamSink, Flushable {
   readonly transport = "raw";
   private lastWriteAt: number;
+  /** Frames waiting for the end of the turn: none, one, or several. */
+  private batch: Buffer | Buffer[] | undefined;
+  private batchBytes = 0;
 
   constructor(
     private readonly res: ServerResponse,
@@ -25,10 +33,13 @@ export class SocketSink implements StreamSink {
   }
 
   pendingBytes(): number {
-    return this.res.writableLength;
+    return this.res.writableLength + this.batchBytes;
   }
 
   waitForRoom(): Promise<void> {
+    // History is replayed without leaving the turn: hand the batch over now so that the
+    // socket's own backpressure decides.
+    this.flush();
     const res = this.res;
     if (!res.writableNeedDrain || res.destroyed) return Promise.resolve();
     return new Promise((resolve) => {
@@ -44,17 +55,39 @@ export class SocketSink implements StreamSink {
 
   end(reason: EndReason): void {
     // A client that stopped reading would never take the final bytes: cut it off.
-    if (reason === "slow-consumer") this.res.destroy();
-    else this.res.end();
+    if (reason === "slow-consumer") {
+      this.batch = undefined;
+      this.batchBytes = 0;
+      this.res.destroy();
+      return;
+    }
+    this.flush();
+    this.res.end();
   }
 
   tick(now: number): void {
     if (now - this.lastWriteAt >= this.options.heartbeatMs) this.write(pingFrame(now));
   }
 
+  flush(): void {
+    const batch = this.batch;
+    if (batch === undefined) return;
+    this.batch = undefined;
+    const bytes = this.batchBytes;
+    this.batchBytes = 0;
+    if (this.res.writableEnded || this.res.destroyed) return;
+    this.res.write(Array.isArray(batch) ? Buffer.concat(batch, bytes) : batch);
+  }
+
   private write(frame: Buffer): void {
     if (this.res.writableEnded || this.res.destroyed) return;
     this.lastWriteAt = this.options.now();
-    this.res.write(frame);
+    this.batchBytes += frame.length;
+    const batch = this.batch;
+    if (batch === undefined) {
+      this.batch = frame;
+      flushSoon(this);
+    } else if (Array.isArray(batch)) batch.push(frame);
+    else this.batch = [batch, frame];
   }
 }
