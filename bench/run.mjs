@@ -14,10 +14,14 @@ const LOADGEN_CORE = 1;
 const root = new URL("../", import.meta.url).pathname;
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
-const only = args
-  .find((a) => a.startsWith("--only="))
-  ?.slice(7)
-  .split(",");
+/** `--only=fanout,idle` and `--targets=gateway,naive` narrow a run (a scratch result). */
+const listArg = (name) =>
+  args
+    .find((a) => a.startsWith(`--${name}=`))
+    ?.slice(name.length + 3)
+    .split(",");
+const only = listArg("only");
+const onlyTargets = listArg("targets");
 
 // Re-run pinned to the load generator's core, with enough file descriptors for 10,000 streams
 // on each side.
@@ -183,9 +187,10 @@ function computeRatio(r, byName) {
 }
 
 async function runScenario(s) {
-  const byName = new Map(s.targets.map((name) => [name, { name, rounds: [] }]));
+  const names = onlyTargets === undefined ? s.targets : s.targets.filter((name) => onlyTargets.includes(name));
+  const byName = new Map(names.map((name) => [name, { name, rounds: [] }]));
   for (let round = 0; round < rounds; round++) {
-    const order = s.targets.map((_, i) => s.targets[(i + round) % s.targets.length]);
+    const order = names.map((_, i) => names[(i + round) % names.length]);
     for (const name of order) {
       const entry = byName.get(name);
       if (entry.unavailable !== undefined || entry.error !== undefined) continue;
@@ -254,7 +259,7 @@ results.durationS = (Date.now() - started) / 1000;
 
 const day = results.date.slice(0, 10);
 // Only a complete default run is a published result; quick and partial runs are scratch.
-const scratch = quick || only !== undefined || args.some((a) => a.startsWith("--rounds="));
+const scratch = quick || only !== undefined || onlyTargets !== undefined || args.some((a) => a.startsWith("--rounds="));
 const dir = scratch ? join(root, "bench/results/scratch") : join(root, "bench/results");
 mkdirSync(dir, { recursive: true });
 const base = join(dir, only === undefined ? day : `${day}-${only.join("+")}`);

@@ -112,13 +112,17 @@ export async function latency(target, { streams, ratePerSec, personal, warmupMs,
   });
 }
 
-/** 3. Idle streams with heartbeats: RSS growth per stream, server CPU while idle. */
+/** 3. Idle streams with heartbeats: RSS growth per stream (after a full GC), server CPU while idle. */
 export async function idle(target, { streams, settleMs, durationMs }) {
-  await sleep(settleMs);
-  const rss0 = rssBytes(target.proc.pid);
-  return withStreams(target, streams, async (fleet) => {
+  const settledRss = async () => {
     await sleep(settleMs);
-    const rss1 = rssBytes(target.proc.pid);
+    process.kill(target.proc.pid, "SIGWINCH"); // a full GC (bench/lib/gc-on-signal.mjs)
+    await sleep(settleMs);
+    return rssBytes(target.proc.pid);
+  };
+  const rss0 = await settledRss();
+  return withStreams(target, streams, async (fleet) => {
+    const rss1 = await settledRss();
     const meter = cpuMeter(target.proc.pid);
     await sleep(durationMs);
     const cpu = meter();

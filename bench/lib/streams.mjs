@@ -107,7 +107,7 @@ export class Fleet {
     this.#watch(socket, i, () => attached, done);
   }
 
-  #openSocketIo(i, port, { path }, done) {
+  #openSocketIo(i, port, { path, headers }, done) {
     let head = true;
     let attached = false;
     let rest = null;
@@ -165,10 +165,9 @@ export class Fleet {
       if (found > 0) this.onEvents?.();
     });
     socket.on("connect", () => {
-      socket.write(
-        `GET ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\nupgrade: websocket\r\nconnection: Upgrade\r\n` +
-          "sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n",
-      );
+      let text = `GET ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\nupgrade: websocket\r\nconnection: Upgrade\r\n`;
+      for (const [k, v] of Object.entries(headers ?? {})) text += `${k}: ${v}\r\n`;
+      socket.write(`${text}sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n`);
     });
     this.#watch(socket, i, () => attached, done);
   }

@@ -11,6 +11,13 @@ export const JWT_SECRET = "bench-jwt-secret-0123456789abcdef-0123456789";
 export const STREAM_TOKEN_SECRET = "bench-stream-secret-0123456789abcdef-012345";
 export const TENANT = "bench";
 const root = new URL("../../", import.meta.url).pathname;
+/** Node flags every server gets (gateway and comparators alike). */
+const SERVER_NODE_ARGS = [
+  "--expose-gc",
+  "--import",
+  join(root, "bench/lib/gc-on-signal.mjs"),
+  ...(process.env.BENCH_ALL_NODE_ARGS?.split(" ").filter(Boolean) ?? []),
+];
 const secret = new TextEncoder().encode(JWT_SECRET);
 const tokens = new Map();
 
@@ -34,6 +41,7 @@ export async function mintUsers(count) {
 }
 
 const userToken = (i) => tokens.get(`u${i}`);
+const bearer = (i) => ({ authorization: `Bearer ${userToken(i)}` });
 
 async function probe(port, path) {
   const res = await httpJson(port, "GET", path, { timeoutMs: 2000 });
@@ -78,7 +86,7 @@ export async function startGateway({ heartbeatMs = 15_000, env = {} } = {}) {
     port,
     kind: "sse",
     bus: ready?.bus,
-    streamRequest: (i) => ({ path: "/events/stream", headers: { authorization: `Bearer ${userToken(i)}` } }),
+    streamRequest: (i) => ({ path: "/events/stream", headers: bearer(i) }),
     async publish(data, userIndex) {
       const personal = userIndex !== undefined;
       const token = personal ? userToken(userIndex) : tokens.get("publisher");
@@ -99,7 +107,7 @@ export async function startComparator(file, { heartbeatMs = 15_000, kind = "sse"
   const proc = await startProcess({
     name: file,
     command: process.execPath,
-    args: [join(root, "bench/servers", file)],
+    args: [...SERVER_NODE_ARGS, join(root, "bench/servers", file)],
     core: SERVER_CORE,
     env: { PORT: String(port), HEARTBEAT_MS: String(heartbeatMs) },
     // Any HTTP answer means it accepts connections.
@@ -109,10 +117,11 @@ export async function startComparator(file, { heartbeatMs = 15_000, kind = "sse"
     proc,
     port,
     kind,
+    // The same request headers as the gateway's streams (the comparators ignore the token).
     streamRequest:
       kind === "sio"
-        ? (i) => ({ path: `/socket.io/?EIO=4&transport=websocket&user=u${i}` })
-        : (i) => ({ path: `/stream?user=u${i}` }),
+        ? (i) => ({ path: `/socket.io/?EIO=4&transport=websocket&user=u${i}`, headers: bearer(i) })
+        : (i) => ({ path: `/stream?user=u${i}`, headers: bearer(i) }),
     async publish(data, userIndex) {
       const res = await httpJson(port, "POST", "/publish", {
         body: userIndex === undefined ? { data } : { data, to: `u${userIndex}` },
