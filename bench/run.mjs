@@ -94,10 +94,10 @@ const SCENARIOS = [
   {
     id: "latency-personal",
     title: "Latency, personal events",
-    description: `${n(10000)} streams of distinct users, ${n(2000)} personal events/s round-robin (each to one user); end-to-end latency.`,
+    description: `${n(10000)} streams of distinct users, ${n(500)} personal events/s round-robin (each to one user); end-to-end latency.`,
     targets: STREAM_NAMES,
     start: (name) => STREAM_TARGETS[name]({}),
-    run: (t) => latency(t, { streams: n(10000), ratePerSec: n(2000), personal: true, warmupMs, durationMs }),
+    run: (t) => latency(t, { streams: n(10000), ratePerSec: n(500), personal: true, warmupMs, durationMs }),
     columns: [
       { key: "p50Ms", label: "p50 ms", digits: 2 },
       { key: "p99Ms", label: "p99 ms", digits: 2 },
