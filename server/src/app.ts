@@ -5,6 +5,7 @@ import type { DestinationStream } from "pino";
 import { createAccessTokenVerifier } from "./auth/access-token.js";
 import { createAuthenticator } from "./auth/authenticator.js";
 import { createStreamTokens } from "./auth/stream-token.js";
+import { cacheVerifiedTokens } from "./auth/verified-token-cache.js";
 import type { EventBus } from "./bus/event-bus.js";
 import { MemoryBus } from "./bus/memory-bus.js";
 import type { Config } from "./config.js";
@@ -70,7 +71,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     metrics,
   );
   const streamTokens = createStreamTokens(config.streamToken);
-  const authenticator = createAuthenticator(createAccessTokenVerifier(config.jwt), streamTokens);
+  const authenticator = createAuthenticator(cacheVerifiedTokens(createAccessTokenVerifier(config.jwt)), streamTokens);
   const limiter = new ConnectionLimiter(config.sse.maxConnectionsPerUser);
   const publish = createEventPublisher(bus, metrics);
 
