@@ -149,7 +149,7 @@ const SCENARIOS = [
     id: "proxy",
     title: "Proxy",
     description:
-      "Small JSON GETs, 32 keep-alive connections in a closed loop: the upstream direct, a bare @fastify/http-proxy and the gateway's /api/* (both in front of the same upstream, which shares the server core).",
+      "Small JSON GETs, 32 keep-alive connections in a closed loop: the upstream direct, a bare @fastify/http-proxy and the gateway's /api/* (both in front of the same upstream, which shares the server core; server CPU is the proxy's, or the upstream's for direct).",
     targets: ["gateway", "fastify-http-proxy", "direct"],
     start: (name) => startProxyTarget(name),
     run: (t) => proxy(t, { connections: 32, warmupMs, durationMs }),
@@ -212,6 +212,8 @@ async function runScenario(s) {
         log(`  ${s.id} / ${name}: ERROR ${entry.error}`);
       } finally {
         await target?.stop?.();
+        // Let the kernel finish tearing down the last target's sockets before the next one.
+        await new Promise((resolve) => setTimeout(resolve, quick ? 100 : 1000));
       }
     }
   }

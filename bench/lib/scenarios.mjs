@@ -18,10 +18,14 @@ function latencyFigures(latencies) {
   };
 }
 
+/** After the streams are attached, before the load: the connection burst is over. */
+const SETTLE_MS = 1000;
+
 async function withStreams(target, streams, fn) {
   const fleet = new Fleet();
   try {
     await fleet.open(streams, { kind: target.kind, port: target.port, request: target.streamRequest });
+    await sleep(SETTLE_MS);
     return await fn(fleet);
   } finally {
     fleet.close();
@@ -272,6 +276,7 @@ export async function proxy(target, { connections, warmupMs, durationMs }) {
     requestsPerSec: result.count / result.seconds,
     p50Ms: quantile(result.latencies, 0.5),
     p99Ms: quantile(result.latencies, 0.99),
+    serverCpu: cpu.serverCpu,
     loadgenCpu: cpu.loadgenCpu,
   };
 }
