@@ -65,6 +65,8 @@ export function registerStreamRoute(
       // Headers set by hooks (CORS, request id) live on the reply, not yet on the raw response.
       res.writeHead(200, { ...(reply.getHeaders() as OutgoingHttpHeaders), ...SSE_HEADERS });
       flattenResponseHead(res);
+      // The sink writes its chunks to the socket itself (see socket-sink.ts): the head goes first.
+      res.flushHeaders();
       res.socket?.setNoDelay(true);
       const sink = new SocketSink(res, {
         clientId: randomUUID(),
