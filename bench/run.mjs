@@ -268,6 +268,8 @@ const base = join(dir, only === undefined ? day : `${day}-${only.join("+")}`);
 writeFileSync(`${base}.json`, `${JSON.stringify(results, null, 2)}\n`);
 writeFileSync(`${base}.md`, `${markdownReport(results)}\n`);
 writeFileSync(`${base}.svg`, svgChart(results));
+// Published results are committed: keep them in the repository's format (npm run check).
+if (!scratch) spawnSync("npx", ["biome", "format", "--write", `${base}.json`, `${base}.md`], { cwd: root });
 log(`\n${markdownReport(results)}`);
 log(`results: ${base}.{json,md,svg} (${results.durationS.toFixed(0)} s)`);
 
