@@ -21,6 +21,11 @@ if (existsSync(playwright)) {
   failed += stats.unexpected + stats.flaky + stats.skipped;
   found++;
 }
+if (process.env.BENCH_QUICK_STATUS !== undefined) {
+  // `npm run bench -- --quick` counts as one test.
+  if (process.env.BENCH_QUICK_STATUS === "0") passed++;
+  else failed++;
+}
 if (found === 0) failed = 1;
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed > 0 ? 1 : 0);

@@ -8,6 +8,7 @@ import { createAccessTokenVerifier } from "./auth/access-token.js";
 import { createAuthenticator } from "./auth/authenticator.js";
 import { RevocationList, revokes } from "./auth/revocations.js";
 import { createStreamTokens } from "./auth/stream-token.js";
+import { cacheVerifiedTokens } from "./auth/verified-token-cache.js";
 import type { EventBus } from "./bus/event-bus.js";
 import { MemoryBus } from "./bus/memory-bus.js";
 import { NatsBus } from "./bus/nats-bus.js";
@@ -97,7 +98,11 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   );
   const streamTokens = createStreamTokens(config.streamToken);
   const revocations = new RevocationList(now);
-  const authenticator = createAuthenticator(createAccessTokenVerifier(config.jwt), streamTokens, revocations);
+  const authenticator = createAuthenticator(
+    cacheVerifiedTokens(createAccessTokenVerifier(config.jwt)),
+    streamTokens,
+    revocations,
+  );
   // Revocations reach every instance over the bus; each one drops the revoked user's streams.
   const stopRevocations = bus.onControl((message) => {
     if (message.kind !== "revoke") return;

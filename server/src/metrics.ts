@@ -3,6 +3,10 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom
 /** The gateway's Prometheus metrics, one registry per app so tests can run several apps. */
 export function createMetrics() {
   const registry = new Registry();
+  // Counted per delivered frame on the fan-out path: a plain increment there, handed to
+  // prom-client (label lookup, validation) only when /metrics is read.
+  const framesSent = { raw: 0, trpc: 0 };
+  const framesReported = { raw: 0, trpc: 0 };
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
   return {
@@ -13,11 +17,19 @@ export function createMetrics() {
       labelNames: ["transport"] as const,
       registers,
     }),
+    framesSent,
     sseMessagesSent: new Counter({
       name: "sse_messages_sent_total",
       help: "Event frames handed to streams (events, resets)",
       labelNames: ["transport"] as const,
       registers,
+      collect() {
+        for (const transport of ["raw", "trpc"] as const) {
+          const delta = framesSent[transport] - framesReported[transport];
+          framesReported[transport] = framesSent[transport];
+          if (delta > 0) this.inc({ transport }, delta);
+        }
+      },
     }),
     sseSlowConsumerDisconnects: new Counter({
       name: "sse_slow_consumer_disconnects_total",

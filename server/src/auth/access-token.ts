@@ -9,6 +9,7 @@ import {
 import type { Config } from "../config.js";
 import { AuthError, toAuthError } from "./auth-error.js";
 import { readClaim, readRoles, requireId } from "./claims.js";
+import { hmacKey } from "./hmac-key.js";
 import type { Identity } from "./identity.js";
 import { STREAM_TOKEN_AUDIENCE } from "./stream-token.js";
 
@@ -43,6 +44,7 @@ export function createAccessTokenVerifier(
           cacheMaxAge: options.jwksCacheMaxAgeMs ?? 600_000,
           timeoutDuration: 5_000,
         });
+  const secretKey = jwt.secret === undefined ? undefined : hmacKey(jwt.secret);
   const common = {
     requiredClaims: ["exp", "sub"],
     ...(jwt.issuer === undefined ? {} : { issuer: jwt.issuer }),
@@ -59,8 +61,8 @@ export function createAccessTokenVerifier(
     }
     let payload: JWTPayload;
     try {
-      if (alg === "HS256" && jwt.secret !== undefined) {
-        ({ payload } = await jwtVerify(token, jwt.secret, { ...common, algorithms: ["HS256"] }));
+      if (alg === "HS256" && secretKey !== undefined) {
+        ({ payload } = await jwtVerify(token, await secretKey, { ...common, algorithms: ["HS256"] }));
       } else if ((alg === "RS256" || alg === "ES256") && jwks !== undefined) {
         ({ payload } = await jwtVerify(token, jwks, { ...common, algorithms: ["RS256", "ES256"] }).catch(
           (error: unknown) => {

@@ -3,6 +3,7 @@ import { jwtVerify, SignJWT } from "jose";
 import type { Config } from "../config.js";
 import { AuthError, toAuthError } from "./auth-error.js";
 import { requireId } from "./claims.js";
+import { hmacKey } from "./hmac-key.js";
 import type { Identity } from "./identity.js";
 
 export const STREAM_TOKEN_AUDIENCE = "circl-bff:stream";
@@ -10,6 +11,7 @@ const ISSUER = "circl-bff";
 
 /** The gateway's own short-lived tokens, the only tokens accepted in a URL. */
 export function createStreamTokens(options: Config["streamToken"]) {
+  const key = hmacKey(options.secret);
   return {
     ttlS: options.ttlS,
     async issue(identity: Identity): Promise<{ token: string; expiresIn: number }> {
@@ -24,13 +26,13 @@ export function createStreamTokens(options: Config["streamToken"]) {
         .setJti(randomUUID())
         .setIssuedAt()
         .setExpirationTime(`${options.ttlS}s`)
-        .sign(options.secret);
+        .sign(await key);
       return { token, expiresIn: options.ttlS };
     },
     async verify(token: string): Promise<Identity> {
       if (token.length === 0 || token.length > 4096) throw new AuthError("malformed");
       try {
-        const { payload } = await jwtVerify(token, options.secret, {
+        const { payload } = await jwtVerify(token, await key, {
           algorithms: ["HS256"],
           audience: STREAM_TOKEN_AUDIENCE,
           issuer: ISSUER,

@@ -15,7 +15,8 @@ export class ReplayBuffer<T extends { readonly seq: number }> {
     /** The sequence before the first item this buffer saw (it knows nothing earlier). */
     coveredAfter = 0,
   ) {
-    this.items = new Array(capacity);
+    // Grown on demand: most keys (one per user) hold a few events, not `capacity`.
+    this.items = [];
     this.completeFrom = coveredAfter;
   }
 

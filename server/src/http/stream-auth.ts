@@ -22,6 +22,7 @@ export function admitStream(
     sendError(reply, 429, "too many open streams for this user");
     return undefined;
   }
-  reply.raw.once("close", release);
+  // "close" fires once per response; `on` spares the per-stream wrapper `once` allocates.
+  reply.raw.on("close", release);
   return identity;
 }

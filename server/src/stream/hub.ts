@@ -5,7 +5,7 @@ import { parseEventId } from "../bus/position.js";
 import { mergeBySeq, ReplayBuffer } from "../bus/replay-buffer.js";
 import type { Metrics } from "../metrics.js";
 import { type StreamEvent, toResetEvent, toStreamEvent } from "./stream-event.js";
-import { StreamSession } from "./stream-session.js";
+import { type SessionOwner, StreamSession } from "./stream-session.js";
 import type { EndReason, StreamSink } from "./stream-sink.js";
 
 export type HubOptions = {
@@ -59,12 +59,11 @@ type Plan =
  * The fan-out hub, written once for both transports. One bus subscription per key however many
  * connections share it; each event is enveloped and serialised once and handed to all of them.
  */
-export class Hub {
+export class Hub implements SessionOwner {
   private readonly topics = new Map<string, Topic>();
   private readonly sessions = new Set<StreamSession>();
   private readonly timer: NodeJS.Timeout;
   private readonly now: () => number;
-  private readonly sent;
 
   constructor(
     private readonly bus: EventBus,
@@ -72,7 +71,6 @@ export class Hub {
     private readonly metrics: Metrics,
   ) {
     this.now = options.now ?? Date.now;
-    this.sent = { raw: metrics.sseMessagesSent.labels("raw"), trpc: metrics.sseMessagesSent.labels("trpc") };
     this.timer = setInterval(() => this.tick(), options.tickMs);
   }
 
@@ -95,18 +93,15 @@ export class Hub {
     const now = this.now();
     const maxDurationAt = now + this.options.maxConnectionMs;
     const expiresAt = request.expiresAt ?? Number.POSITIVE_INFINITY;
-    const session: StreamSession = new StreamSession(
+    const session = new StreamSession(
+      this,
       request,
+      keys,
       sink,
       request.types === undefined ? undefined : new Set(request.types),
       this.options.maxPendingBytes,
       Math.min(maxDurationAt, expiresAt),
       expiresAt < maxDurationAt ? "token-expired" : "max-duration",
-      {
-        onSent: () => this.sent[transport].inc(),
-        onSlowConsumer: () => this.metrics.sseSlowConsumerDisconnects.labels(transport).inc(),
-        onClose: (closed) => this.detach(closed, keys),
-      },
     );
     // Attach first, then read the head in the same tick: every event after `head` reaches the
     // session live, everything up to it is history.
@@ -225,10 +220,19 @@ export class Hub {
     return topic;
   }
 
-  private detach(session: StreamSession, keys: readonly StreamKey[]): void {
+  frameSent(session: StreamSession): void {
+    this.metrics.framesSent[session.sink.transport]++;
+  }
+
+  slowConsumer(session: StreamSession): void {
+    this.metrics.sseSlowConsumerDisconnects.labels(session.sink.transport).inc();
+  }
+
+  /** The session ended: detach it from its topics (they linger for a quick reconnect). */
+  sessionClosed(session: StreamSession): void {
     if (!this.sessions.delete(session)) return;
     this.metrics.sseConnectionsActive.labels(session.sink.transport).dec();
-    for (const key of keys) {
+    for (const key of session.keys) {
       const id = keyId(key);
       const topic = this.topics.get(id);
       if (topic === undefined) continue;

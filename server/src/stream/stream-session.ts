@@ -1,6 +1,14 @@
+import type { StreamKey } from "@circl-bff/shared";
 import type { OpenRequest } from "./hub.js";
 import type { StreamEvent } from "./stream-event.js";
 import type { EndReason, StreamSink } from "./stream-sink.js";
+
+/** What a session reports to (the hub): one object for all sessions, no closures per session. */
+export interface SessionOwner {
+  frameSent(session: StreamSession): void;
+  slowConsumer(session: StreamSession): void;
+  sessionClosed(session: StreamSession): void;
+}
 
 /**
  * One client's view of its two keys. Live events that arrive while history is being replayed
@@ -17,19 +25,17 @@ export class StreamSession {
   ready: Promise<void> = Promise.resolve();
 
   constructor(
+    private readonly owner: SessionOwner,
     /** What the stream was opened with (owner, position, filter). */
     readonly request: Readonly<OpenRequest>,
+    /** The user's personal key and the tenant broadcast key. */
+    readonly keys: readonly StreamKey[],
     readonly sink: StreamSink,
     private readonly types: ReadonlySet<string> | undefined,
     private readonly maxPendingBytes: number,
     /** Epoch ms after which the stream ends (maximum duration or credential expiry). */
     private readonly deadline: number,
     private readonly deadlineReason: EndReason,
-    private readonly hooks: {
-      onSent: () => void;
-      onSlowConsumer: () => void;
-      onClose: (session: StreamSession) => void;
-    },
   ) {}
 
   get isClosed(): boolean {
@@ -93,7 +99,7 @@ export class StreamSession {
     if (this.closed) return;
     this.closed = true;
     this.pending = [];
-    this.hooks.onClose(this);
+    this.owner.sessionClosed(this);
   }
 
   private send(event: StreamEvent): void {
@@ -101,12 +107,12 @@ export class StreamSession {
     this.lastSeq = event.seq;
     if (this.types !== undefined && event.envelope.type !== "reset" && !this.types.has(event.envelope.type)) return;
     this.sink.deliver(event);
-    this.hooks.onSent();
+    this.owner.frameSent(this);
     if (this.sink.pendingBytes() > this.maxPendingBytes) this.overflow();
   }
 
   private overflow(): void {
-    this.hooks.onSlowConsumer();
+    this.owner.slowConsumer(this);
     this.end("slow-consumer");
   }
 }

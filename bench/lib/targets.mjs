@@ -1,0 +1,191 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { SignJWT } from "jose";
+import { httpJson } from "./http.mjs";
+import { freePort, startProcess } from "./proc.mjs";
+
+export const SERVER_CORE = 0;
+export const JWT_SECRET = "bench-jwt-secret-0123456789abcdef-0123456789";
+export const STREAM_TOKEN_SECRET = "bench-stream-secret-0123456789abcdef-012345";
+export const TENANT = "bench";
+const root = new URL("../../", import.meta.url).pathname;
+/** Node flags every server gets (gateway and comparators alike). */
+const SERVER_NODE_ARGS = [
+  "--expose-gc",
+  "--import",
+  join(root, "bench/lib/gc-on-signal.mjs"),
+  ...(process.env.BENCH_ALL_NODE_ARGS?.split(" ").filter(Boolean) ?? []),
+];
+const secret = new TextEncoder().encode(JWT_SECRET);
+const tokens = new Map();
+
+/** An HS256 access token as an identity provider would issue it (cached per user). */
+export async function accessToken(sub, roles = []) {
+  const cached = tokens.get(sub);
+  if (cached !== undefined) return cached;
+  const token = await new SignJWT({ tenantId: TENANT, roles })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setSubject(sub)
+    .setIssuedAt()
+    .setExpirationTime("6h")
+    .sign(secret);
+  tokens.set(sub, token);
+  return token;
+}
+
+export async function mintUsers(count) {
+  for (let i = 0; i < count; i++) await accessToken(`u${i}`);
+  await accessToken("publisher", ["admin"]);
+}
+
+const userToken = (i) => tokens.get(`u${i}`);
+const bearer = (i) => ({ authorization: `Bearer ${userToken(i)}` });
+
+async function probe(port, path) {
+  const res = await httpJson(port, "GET", path, { timeoutMs: 2000 });
+  return res.status === 200;
+}
+
+/** The gateway under test: `node server/dist/main.js` with the bench environment. */
+export async function startGateway({ heartbeatMs = 15_000, env = {} } = {}) {
+  const port = await freePort();
+  const nodeArgs = process.env.BENCH_GATEWAY_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
+  const proc = await startProcess({
+    name: "gateway",
+    // e.g. BENCH_GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof": the profile is written on a graceful exit.
+    graceful: nodeArgs.length > 0,
+    command: process.execPath,
+    args: [
+      ...(process.env.BENCH_GATEWAY_NODE_ARGS?.split(" ").filter(Boolean) ?? []),
+      join(root, "server/dist/main.js"),
+    ],
+    core: SERVER_CORE,
+    env: {
+      NODE_ENV: "development",
+      PORT: String(port),
+      HOST: "127.0.0.1",
+      LOG_LEVEL: "warn",
+      JWT_SECRET,
+      STREAM_TOKEN_SECRET,
+      MAX_CONNECTIONS_PER_USER: "100000",
+      SSE_MAX_PENDING_BYTES: String(16 * 1024 * 1024),
+      SSE_HEARTBEAT_MS: String(heartbeatMs),
+      // Budgets sized for a load test (read once the hardening work adds rate limiting).
+      RATE_LIMIT_MAX: "1000000000",
+      RATE_LIMIT_IP_MAX: "1000000000",
+      RATE_LIMIT_STREAM_MAX: "1000000000",
+      ...env,
+    },
+    ready: () => probe(port, "/ready"),
+  });
+  const ready = (await httpJson(port, "GET", "/ready")).json;
+  return {
+    proc,
+    port,
+    kind: "sse",
+    bus: ready?.bus,
+    streamRequest: (i) => ({ path: "/events/stream", headers: bearer(i) }),
+    async publish(data, userIndex) {
+      const personal = userIndex !== undefined;
+      const token = personal ? userToken(userIndex) : tokens.get("publisher");
+      const res = await httpJson(port, "POST", "/trpc/events.publish", {
+        body: { type: "bench", data, to: personal ? "me" : "tenant" },
+        headers: { authorization: `Bearer ${token}` },
+      });
+      if (res.status !== 200) throw new Error(`publish: HTTP ${res.status} ${res.text.slice(0, 300)}`);
+      return res.json.result.data;
+    },
+    stop: () => proc.stop(),
+  };
+}
+
+/** A comparator from bench/servers/ with the shared `/stream` + `/publish` contract. */
+export async function startComparator(file, { heartbeatMs = 15_000, kind = "sse" } = {}) {
+  const port = await freePort();
+  const proc = await startProcess({
+    name: file,
+    command: process.execPath,
+    args: [...SERVER_NODE_ARGS, join(root, "bench/servers", file)],
+    core: SERVER_CORE,
+    env: { PORT: String(port), HEARTBEAT_MS: String(heartbeatMs) },
+    // Any HTTP answer means it accepts connections.
+    ready: async () => (await httpJson(port, "GET", "/ready", { timeoutMs: 2000 })).status > 0,
+  });
+  return {
+    proc,
+    port,
+    kind,
+    // The same request headers as the gateway's streams (the comparators ignore the token).
+    streamRequest:
+      kind === "sio"
+        ? (i) => ({ path: `/socket.io/?EIO=4&transport=websocket&user=u${i}`, headers: bearer(i) })
+        : (i) => ({ path: `/stream?user=u${i}`, headers: bearer(i) }),
+    async publish(data, userIndex) {
+      const res = await httpJson(port, "POST", "/publish", {
+        body: userIndex === undefined ? { data } : { data, to: `u${userIndex}` },
+      });
+      if (res.status !== 200) throw new Error(`publish: HTTP ${res.status}`);
+    },
+    stop: () => proc.stop(),
+  };
+}
+
+/** A JetStream-enabled nats-server of our own, on the server core, in a temporary store. */
+export async function startNats() {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), "bench-nats-"));
+  const proc = await startProcess({
+    name: "nats-server",
+    command: "/usr/sbin/nats-server",
+    args: ["-js", "-p", String(port), "-a", "127.0.0.1", "-sd", dir],
+    core: SERVER_CORE,
+    env: {},
+    ready: () =>
+      new Promise((resolve) => {
+        const socket = connect({ port, host: "127.0.0.1" });
+        socket.once("data", () => {
+          socket.destroy();
+          resolve(true);
+        });
+        socket.once("error", () => resolve(false));
+      }),
+  });
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    async stop() {
+      await proc.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * The stream targets by name. `gateway-nats` spawns its own nats-server and reports itself
+ * unavailable when the gateway of this build ignores NATS_URL (its /ready says bus "memory").
+ */
+export const STREAM_TARGETS = {
+  gateway: (opts) => startGateway(opts),
+  "gateway-nats": async (opts) => {
+    const nats = await startNats();
+    try {
+      const gateway = await startGateway({ ...opts, env: { NATS_URL: nats.url } });
+      const stop = async () => {
+        await gateway.stop();
+        await nats.stop();
+      };
+      if (gateway.bus !== "nats") {
+        await stop();
+        return { unavailable: "not available in this build (the gateway ignores NATS_URL)" };
+      }
+      return { ...gateway, stop };
+    } catch (error) {
+      await nats.stop();
+      throw error;
+    }
+  },
+  naive: (opts) => startComparator("naive.mjs", opts),
+  "socket.io": (opts) => startComparator("socketio.mjs", { ...opts, kind: "sio" }),
+  "better-sse": (opts) => startComparator("better-sse.mjs", opts),
+};

@@ -1,0 +1,285 @@
+// The benchmark harness: `npm run bench` (full, manual) and `npm run bench -- --quick` (CI).
+// Every scenario runs the gateway and its comparators in the same run, in alternating order,
+// servers pinned to core 0 and this process (the load generator) to core 1.
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, release } from "node:os";
+import { join } from "node:path";
+import { markdownReport, svgChart } from "./lib/report.mjs";
+import { fanout, idle, latency, proxy, resume, startProxyTarget, startResumeTarget } from "./lib/scenarios.mjs";
+import { medianFigures } from "./lib/stats.mjs";
+import { mintUsers, SERVER_CORE, STREAM_TARGETS } from "./lib/targets.mjs";
+
+const LOADGEN_CORE = 1;
+const root = new URL("../", import.meta.url).pathname;
+const args = process.argv.slice(2);
+const quick = args.includes("--quick");
+/** `--only=fanout,idle` and `--targets=gateway,naive` narrow a run (a scratch result). */
+const listArg = (name) =>
+  args
+    .find((a) => a.startsWith(`--${name}=`))
+    ?.slice(name.length + 3)
+    .split(",");
+const only = listArg("only");
+const onlyTargets = listArg("targets");
+
+// Re-run pinned to the load generator's core, with enough file descriptors for 10,000 streams
+// on each side.
+if (process.env.BENCH_PINNED !== "1") {
+  if (spawnSync("taskset", ["--version"]).error !== undefined) {
+    console.error("taskset is missing: apt-get install util-linux");
+    process.exit(2);
+  }
+  const script = `ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec taskset -c ${LOADGEN_CORE} "$0" "$@"`;
+  const child = spawnSync("bash", ["-c", script, process.execPath, ...process.execArgv, process.argv[1], ...args], {
+    stdio: "inherit",
+    env: { ...process.env, BENCH_PINNED: "1" },
+  });
+  process.exit(child.status ?? 1);
+}
+
+const scale = quick ? 0.1 : 1;
+const rounds = quick ? 1 : Number(args.find((a) => a.startsWith("--rounds="))?.slice(9) ?? 3);
+const warmupMs = quick ? 300 : 1500;
+const durationMs = quick ? 700 : 5000;
+const STREAM_NAMES = ["gateway", "naive", "socket.io", "better-sse", "gateway-nats"];
+const n = (full) => Math.max(10, Math.round(full * scale));
+
+const ratio = (label, a, b, key, goal) => ({ label, a, b, key, goal });
+const SCENARIOS = [
+  {
+    id: "fanout",
+    title: "Fan-out",
+    description: `${n(1000)} streams of one tenant; ~200-byte broadcasts published through each server's API in a closed loop (up to 64 events per stream and 16 publish requests in flight); delivered events/s across all streams.`,
+    targets: STREAM_NAMES,
+    start: (name) => STREAM_TARGETS[name]({}),
+    run: (t) => fanout(t, { streams: n(1000), warmupMs, durationMs }),
+    columns: [
+      { key: "eventsPerSec", label: "delivered events/s" },
+      { key: "eventsPerCpuSec", label: "events per server CPU-second" },
+    ],
+    headline: { key: "eventsPerCpuSec", label: "delivered events per server CPU-second" },
+    ratios: [
+      ratio("gateway / naive", "gateway", "naive", "eventsPerSec", [">=", 1.0]),
+      ratio("gateway / Socket.IO", "gateway", "socket.io", "eventsPerSec", [">=", 1.3]),
+      ratio("gateway / better-sse", "gateway", "better-sse", "eventsPerSec", [">=", 1.3]),
+      ratio("gateway (NATS) / gateway", "gateway-nats", "gateway", "eventsPerSec", [">=", 0.7]),
+      ratio("per CPU-second: gateway / naive", "gateway", "naive", "eventsPerCpuSec", [">=", 1.0]),
+      ratio("per CPU-second: gateway / Socket.IO", "gateway", "socket.io", "eventsPerCpuSec", [">=", 1.3]),
+      ratio("per CPU-second: gateway / better-sse", "gateway", "better-sse", "eventsPerCpuSec", [">=", 1.3]),
+      ratio("per CPU-second: gateway (NATS) / gateway", "gateway-nats", "gateway", "eventsPerCpuSec", [">=", 0.7]),
+    ],
+  },
+  {
+    id: "latency-broadcast",
+    title: "Latency, broadcasts",
+    description: `${n(1000)} streams of one tenant, 50 broadcasts/s (${n(1000) * 50} deliveries/s); end-to-end latency from the publish call to frame receipt.`,
+    targets: STREAM_NAMES,
+    start: (name) => STREAM_TARGETS[name]({}),
+    run: (t) => latency(t, { streams: n(1000), ratePerSec: 50, personal: false, warmupMs, durationMs }),
+    columns: [
+      { key: "p50Ms", label: "p50 ms", digits: 2 },
+      { key: "p99Ms", label: "p99 ms", digits: 2 },
+      { key: "p999Ms", label: "p99.9 ms", digits: 2 },
+      { key: "deliveriesPerSec", label: "deliveries/s" },
+    ],
+    headline: { key: "p99Ms", label: "p99 ms", lowerIsBetter: true, digits: 2 },
+    ratios: [
+      ratio("gateway p99 / naive p99", "gateway", "naive", "p99Ms", ["<=", 1.2]),
+      ratio("gateway p99 / Socket.IO p99", "gateway", "socket.io", "p99Ms"),
+      ratio("gateway p99 / better-sse p99", "gateway", "better-sse", "p99Ms"),
+      ratio("gateway (NATS) p99 / gateway p99", "gateway-nats", "gateway", "p99Ms"),
+    ],
+  },
+  {
+    id: "latency-personal",
+    title: "Latency, personal events",
+    description: `${n(10000)} streams of distinct users, ${n(500)} personal events/s round-robin (each to one user); end-to-end latency.`,
+    targets: STREAM_NAMES,
+    start: (name) => STREAM_TARGETS[name]({}),
+    run: (t) => latency(t, { streams: n(10000), ratePerSec: n(500), personal: true, warmupMs, durationMs }),
+    columns: [
+      { key: "p50Ms", label: "p50 ms", digits: 2 },
+      { key: "p99Ms", label: "p99 ms", digits: 2 },
+      { key: "p999Ms", label: "p99.9 ms", digits: 2 },
+      { key: "deliveriesPerSec", label: "deliveries/s" },
+    ],
+    headline: { key: "p99Ms", label: "p99 ms", lowerIsBetter: true, digits: 2 },
+    ratios: [
+      ratio("gateway p99 / naive p99", "gateway", "naive", "p99Ms", ["<=", 1.2]),
+      ratio("gateway p99 / Socket.IO p99", "gateway", "socket.io", "p99Ms"),
+      ratio("gateway p99 / better-sse p99", "gateway", "better-sse", "p99Ms"),
+      ratio("gateway (NATS) p99 / gateway p99", "gateway-nats", "gateway", "p99Ms"),
+    ],
+  },
+  {
+    id: "idle",
+    title: "Idle capacity",
+    description: `${n(10000)} idle streams with a heartbeat every 5 s: server RSS growth per stream, server CPU while idle.`,
+    targets: ["gateway", "naive", "socket.io", "better-sse"],
+    start: (name) => STREAM_TARGETS[name]({ heartbeatMs: 5000 }),
+    run: (t) => idle(t, { streams: n(10000), settleMs: quick ? 200 : 2000, durationMs: quick ? 500 : 10_000 }),
+    columns: [
+      { key: "rssPerStreamKB", label: "RSS per stream KB", digits: 1 },
+      { key: "rssMB", label: "RSS MB", digits: 0 },
+    ],
+    headline: { key: "rssPerStreamKB", label: "RSS per idle stream (KB)", lowerIsBetter: true, digits: 1 },
+    ratios: [
+      ratio("gateway / naive (KB per stream)", "gateway", "naive", "rssPerStreamKB", ["<=", 1.2]),
+      ratio("gateway / Socket.IO (KB per stream)", "gateway", "socket.io", "rssPerStreamKB", ["<", 1.0]),
+      ratio("gateway / better-sse (KB per stream)", "gateway", "better-sse", "rssPerStreamKB"),
+    ],
+  },
+  {
+    id: "resume",
+    title: "Resume catch-up",
+    description: `${n(100)} streams resume together from a position ${n(10000)} events behind the head: from the hub's replay buffers, from the in-process bus history, and from JetStream; events/s delivered until all are caught up.`,
+    targets: ["hub buffer", "in-process bus", "jetstream"],
+    start: (name) =>
+      startResumeTarget(name === "jetstream" ? "jetstream" : "memory", n(10000)).then((t) => ({ ...t, variant: name })),
+    run: (t) => resume(t, { streams: n(100), events: n(10000), source: t.variant === "hub buffer" ? "buffer" : "bus" }),
+    columns: [
+      { key: "eventsPerSec", label: "catch-up events/s" },
+      { key: "eventsPerCpuSec", label: "events per server CPU-second" },
+    ],
+    headline: { key: "eventsPerSec", label: "catch-up events/s" },
+    ratios: [ratio("JetStream catch-up events/s", "jetstream", undefined, "eventsPerSec", [">=", 50_000])],
+  },
+  {
+    id: "proxy",
+    title: "Proxy",
+    description:
+      "Small JSON GETs, 32 keep-alive connections in a closed loop: the upstream direct, a bare @fastify/http-proxy and the gateway's /api/* (both in front of the same upstream, which shares the server core; server CPU is the proxy's, or the upstream's for direct).",
+    targets: ["gateway", "fastify-http-proxy", "direct"],
+    start: (name) => startProxyTarget(name),
+    run: (t) => proxy(t, { connections: 32, warmupMs, durationMs }),
+    columns: [
+      { key: "requestsPerSec", label: "requests/s" },
+      { key: "p50Ms", label: "p50 ms", digits: 2 },
+      { key: "p99Ms", label: "p99 ms", digits: 2 },
+    ],
+    headline: { key: "requestsPerSec", label: "requests/s" },
+    ratios: [
+      ratio("gateway / @fastify/http-proxy (requests/s)", "gateway", "fastify-http-proxy", "requestsPerSec", [
+        ">=",
+        0.9,
+      ]),
+      ratio("gateway / direct (requests/s)", "gateway", "direct", "requestsPerSec"),
+      { label: "gateway added p99 ms (vs direct)", a: "gateway", b: "direct", key: "p99Ms", difference: true },
+      {
+        label: "@fastify/http-proxy added p99 ms (vs direct)",
+        a: "fastify-http-proxy",
+        b: "direct",
+        key: "p99Ms",
+        difference: true,
+      },
+    ],
+  },
+];
+
+function computeRatio(r, byName) {
+  const a = byName.get(r.a)?.median?.[r.key];
+  const b = r.b === undefined ? 1 : byName.get(r.b)?.median?.[r.key];
+  const value = a === undefined || b === undefined ? Number.NaN : r.difference ? a - b : a / b;
+  const [op, bound] = r.goal ?? [];
+  const met = op === ">=" ? value >= bound : op === "<=" ? value <= bound : op === "<" ? value < bound : undefined;
+  return { label: r.label, value, goal: r.goal === undefined ? undefined : `${op} ${bound}`, met };
+}
+
+async function runScenario(s) {
+  const names = onlyTargets === undefined ? s.targets : s.targets.filter((name) => onlyTargets.includes(name));
+  const byName = new Map(names.map((name) => [name, { name, rounds: [] }]));
+  for (let round = 0; round < rounds; round++) {
+    const order = names.map((_, i) => names[(i + round) % names.length]);
+    for (const name of order) {
+      const entry = byName.get(name);
+      if (entry.unavailable !== undefined || entry.error !== undefined) continue;
+      let target;
+      try {
+        target = await s.start(name);
+        if (target.unavailable !== undefined) {
+          entry.unavailable = target.unavailable;
+          log(`  ${s.id} / ${name}: ${target.unavailable}`);
+          continue;
+        }
+        const figures = await s.run(target);
+        entry.rounds.push(figures);
+        log(
+          `  ${s.id} / ${name} round ${round + 1}: ${JSON.stringify(figures, (_, v) => (typeof v === "number" ? Math.round(v * 100) / 100 : v))}`,
+        );
+      } catch (error) {
+        entry.error = error instanceof Error ? (error.stack ?? error.message) : String(error);
+        log(`  ${s.id} / ${name}: ERROR ${entry.error}`);
+      } finally {
+        await target?.stop?.();
+        // Let the kernel finish tearing down the last target's sockets before the next one.
+        await new Promise((resolve) => setTimeout(resolve, quick ? 100 : 1000));
+      }
+    }
+  }
+  for (const entry of byName.values()) if (entry.rounds.length > 0) entry.median = medianFigures(entry.rounds);
+  return {
+    id: s.id,
+    title: s.title,
+    description: s.description,
+    columns: s.columns,
+    headline: s.headline,
+    targets: [...byName.values()],
+    ratios: s.ratios.map((r) => computeRatio(r, byName)),
+  };
+}
+
+const log = (line) => process.stdout.write(`${line}\n`);
+
+const started = Date.now();
+log(`building the gateway (npx tsc -b) …`);
+execFileSync("npx", ["tsc", "-b"], { cwd: root, stdio: "inherit" });
+await mintUsers(n(10000));
+const machine = {
+  cpu: cpus()[0]?.model ?? "unknown",
+  cores: cpus().length,
+  os: `Linux ${release()}`,
+  node: process.versions.node,
+  serverCore: SERVER_CORE,
+  loadgenCore: LOADGEN_CORE,
+  loadAverageAtStart: loadavg(),
+};
+const results = {
+  date: new Date().toISOString(),
+  command: `npm run bench${args.length > 0 ? ` -- ${args.join(" ")}` : ""}`,
+  quick,
+  rounds,
+  machine,
+  scenarios: [],
+};
+for (const s of SCENARIOS) {
+  if (only !== undefined && !only.includes(s.id)) continue;
+  log(`${s.title} (${s.id})`);
+  results.scenarios.push(await runScenario(s));
+}
+results.durationS = (Date.now() - started) / 1000;
+
+const day = results.date.slice(0, 10);
+// Only a complete default run is a published result; quick and partial runs are scratch.
+const scratch = quick || only !== undefined || onlyTargets !== undefined || args.some((a) => a.startsWith("--rounds="));
+const dir = scratch ? join(root, "bench/results/scratch") : join(root, "bench/results");
+mkdirSync(dir, { recursive: true });
+const base = join(dir, only === undefined ? day : `${day}-${only.join("+")}`);
+writeFileSync(`${base}.json`, `${JSON.stringify(results, null, 2)}\n`);
+writeFileSync(`${base}.md`, `${markdownReport(results)}\n`);
+writeFileSync(`${base}.svg`, svgChart(results));
+// Published results are committed: keep them in the repository's format (npm run check).
+if (!scratch) spawnSync("npx", ["biome", "format", "--write", `${base}.json`, `${base}.md`], { cwd: root });
+log(`\n${markdownReport(results)}`);
+log(`results: ${base}.{json,md,svg} (${results.durationS.toFixed(0)} s)`);
+
+// CI fails on a broken scenario or a missing comparator, never on the figures themselves.
+const failures = results.scenarios.flatMap((s) =>
+  s.targets.filter((t) => t.error !== undefined).map((t) => `${s.id}/${t.name}`),
+);
+if (failures.length > 0) {
+  log(`failed: ${failures.join(", ")}`);
+  process.exit(1);
+}
+// Every server was stopped; what may still hold the loop open is idle keep-alive sockets.
+process.exit(0);

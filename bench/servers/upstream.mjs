@@ -1,0 +1,11 @@
+// The proxy scenario's upstream API: a small JSON answer for every GET.
+import { createServer } from "node:http";
+import { announce, listenPort } from "./comparator-io.mjs";
+
+const body = Buffer.from(JSON.stringify({ id: 1, name: "item", price: 9.99, tags: ["a", "b"] }));
+const server = createServer((_req, res) => {
+  res.writeHead(200, { "content-type": "application/json", "content-length": body.length });
+  res.end(body);
+});
+server.keepAliveTimeout = 60_000;
+server.listen(listenPort(), "127.0.0.1", () => announce(server));
