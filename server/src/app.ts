@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
 import cors from "@fastify/cors";
-import helmet from "@fastify/helmet";
 import underPressure from "@fastify/under-pressure";
 import Fastify, { type FastifyInstance } from "fastify";
 import type { DestinationStream } from "pino";
@@ -18,6 +17,7 @@ import { registerDemoRoutes } from "./http/demo-routes.js";
 import { errorBody, registerErrorHandling, sendError } from "./http/error-handler.js";
 import { registerOpsRoutes } from "./http/ops-routes.js";
 import { registerRateLimits } from "./http/rate-limits.js";
+import { registerSecurityHeaders } from "./http/security-headers.js";
 import { registerStreamRoute } from "./http/stream-route.js";
 import { registerTokenRoute } from "./http/token-route.js";
 import { loggerOptions } from "./logger.js";
@@ -165,21 +165,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       },
     });
   }
-  await app.register(helmet, {
-    contentSecurityPolicy: {
-      directives: {
-        defaultSrc: ["'self'"],
-        scriptSrc: ["'self'"],
-        styleSrc: ["'self'"],
-        connectSrc: ["'self'"],
-        imgSrc: ["'self'", "data:"],
-        objectSrc: ["'none'"],
-        baseUri: ["'self'"],
-        frameAncestors: ["'none'"],
-        formAction: ["'self'"],
-      },
-    },
-  });
+  registerSecurityHeaders(app);
   await app.register(cors, {
     origin: config.corsOrigins,
     credentials: true,
