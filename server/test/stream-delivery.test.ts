@@ -1,15 +1,9 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { type Gateway, startGateway } from "./helpers/gateway.js";
+import { describe, expect, it } from "vitest";
+import type { Gateway } from "./helpers/gateway.js";
+import { gatewayFixture } from "./helpers/gateway-fixture.js";
 import { SseClient } from "./helpers/sse-client.js";
 
-let gateways: Gateway[] = [];
-const streams: SseClient[] = [];
-
-async function gateway(env: Record<string, string> = {}): Promise<Gateway> {
-  const gw = await startGateway(env);
-  gateways.push(gw);
-  return gw;
-}
+const { gateway, openStream } = gatewayFixture();
 
 async function stream(
   gw: Gateway,
@@ -17,20 +11,10 @@ async function stream(
   query = "",
   headers: Record<string, string> = {},
 ): Promise<SseClient> {
-  const client = await SseClient.open(`${gw.url}/events/stream${query}`, {
-    authorization: `Bearer ${token}`,
-    ...headers,
-  });
-  streams.push(client);
+  const client = await openStream(gw, token, { query, headers });
   if (client.status === 200) await client.waitForEvent("connected");
   return client;
 }
-
-afterEach(async () => {
-  for (const s of streams.splice(0)) s.close();
-  await Promise.all(gateways.map((gw) => gw.close()));
-  gateways = [];
-});
 
 describe("GET /events/stream", () => {
   it("starts with retry and connected, with SSE headers, then delivers published events in order", async () => {

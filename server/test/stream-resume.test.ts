@@ -1,21 +1,12 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { type Gateway, startGateway } from "./helpers/gateway.js";
-import { SseClient } from "./helpers/sse-client.js";
+import { describe, expect, it } from "vitest";
+import type { Gateway } from "./helpers/gateway.js";
+import { gatewayFixture, type StreamOptions } from "./helpers/gateway-fixture.js";
+import type { SseClient } from "./helpers/sse-client.js";
 
-let gateways: Gateway[] = [];
-const streams: SseClient[] = [];
+const { gateway, openStream } = gatewayFixture();
 
-async function gateway(env: Record<string, string> = {}): Promise<Gateway> {
-  const gw = await startGateway(env);
-  gateways.push(gw);
-  return gw;
-}
-
-async function stream(gw: Gateway, token: string, opts: { lastEventId?: string; query?: string } = {}) {
-  const headers: Record<string, string> = { authorization: `Bearer ${token}` };
-  if (opts.lastEventId !== undefined) headers["last-event-id"] = opts.lastEventId;
-  const client = await SseClient.open(`${gw.url}/events/stream${opts.query ?? ""}`, headers);
-  streams.push(client);
+async function stream(gw: Gateway, token: string, options: StreamOptions = {}) {
+  const client = await openStream(gw, token, options);
   expect(client.status).toBe(200);
   await client.waitForEvent("connected");
   return client;
@@ -31,12 +22,6 @@ async function publishN(gw: Gateway, token: string, from: number, to: number, ta
     ids.push((await gw.publish(token, { type: "n", data: { n }, to: target })).id as string);
   return ids;
 }
-
-afterEach(async () => {
-  for (const s of streams.splice(0)) s.close();
-  await Promise.all(gateways.map((gw) => gw.close()));
-  gateways = [];
-});
 
 describe("resume with Last-Event-ID", () => {
   it("after a disconnect delivers exactly the missed events in order, once, then live ones", async () => {
@@ -117,7 +102,7 @@ describe("reset when the position cannot be served", () => {
     const [live] = await publishN(gw, token, 100, 100);
     await client.waitForData(1);
     expect(client.dataEvents().map((e) => e.id)).toEqual([live]);
-    return envelope.id as string;
+    return { resetId: envelope.id as string, client };
   }
 
   it("for an unknown id", async () => {
@@ -132,10 +117,8 @@ describe("reset when the position cannot be served", () => {
     const gw = await gateway({ REPLAY_BUFFER_SIZE: "10" });
     const token = await gw.token();
     const ids = await publishN(gw, token, 1, 30);
-    const resetId = await expectReset(gw, token, ids[2] as string, "position-expired");
-    streams.splice(0).forEach((s) => {
-      s.close();
-    });
+    const { resetId, client: resetStream } = await expectReset(gw, token, ids[2] as string, "position-expired");
+    resetStream.close();
     // The reset's id is the head at that moment: resuming from it misses nothing after it.
     const after = await publishN(gw, token, 31, 32);
     const client = await stream(gw, token, { lastEventId: resetId });

@@ -1,33 +1,21 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { EventBus } from "../src/bus/event-bus.js";
 import { MemoryBus } from "../src/bus/memory-bus.js";
 import { TEST_JWT_SECRET } from "./helpers/config.js";
-import { type Gateway, startGateway } from "./helpers/gateway.js";
+import type { Gateway } from "./helpers/gateway.js";
+import { gatewayFixture } from "./helpers/gateway-fixture.js";
 import { inBatches, request } from "./helpers/http.js";
 import { SseClient } from "./helpers/sse-client.js";
 import { accessToken, nowS, signToken } from "./helpers/tokens.js";
 
-let gateways: Gateway[] = [];
-let clients: SseClient[] = [];
-afterEach(async () => {
-  for (const client of clients) client.close();
-  clients = [];
-  await Promise.all(gateways.map((gw) => gw.close()));
-  gateways = [];
-});
+const fixture = gatewayFixture();
 
-async function gateway(env: Record<string, string> = {}, bus?: EventBus) {
-  const gw = await startGateway(env, bus === undefined ? {} : { bus });
-  gateways.push(gw);
-  return gw;
+function gateway(env: Record<string, string> = {}, bus?: EventBus) {
+  return fixture.gateway(env, bus === undefined ? {} : { bus });
 }
 
-async function open(gw: Gateway, token: string, lastEventId?: string) {
-  const headers: Record<string, string> = { authorization: `Bearer ${token}` };
-  if (lastEventId !== undefined) headers["last-event-id"] = lastEventId;
-  const client = await SseClient.open(`${gw.url}/events/stream`, headers);
-  clients.push(client);
-  return client;
+function open(gw: Gateway, token: string, lastEventId?: string) {
+  return fixture.openStream(gw, token, { lastEventId });
 }
 
 async function trpc(gw: Gateway, token: string, path: string, input: unknown) {
@@ -45,7 +33,7 @@ describe("token lifetime on open streams", () => {
     const shortLived = await accessToken({ sub: "u1", expiresIn: 2 });
     const raw = await open(gw, shortLived);
     const viaTrpc = await SseClient.open(`${gw.url}/trpc/events.stream`, { authorization: `Bearer ${shortLived}` });
-    clients.push(viaTrpc);
+    fixture.track(viaTrpc);
     await raw.waitForEvent("connected");
     const longLived = await accessToken({ sub: "u1" });
     const { id: first } = await gw.publish(longLived, { type: "n", data: 1, to: "me" });
@@ -114,7 +102,7 @@ describe("auth.revoke", () => {
       ).body,
     ).token as string;
     const viaUrl = await SseClient.open(`${gw.url}/events/stream?token=${streamToken}`);
-    clients.push(viaUrl);
+    fixture.track(viaUrl);
     const kept = await open(gw, keptToken);
     await viaUrl.waitForEvent("connected");
 
