@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { appendFileSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 
 const CLOCK_TICKS = 100; // USER_HZ on Linux
@@ -26,7 +26,10 @@ export async function startProcess({ name, command, args, env, core, ready, time
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
+  // BENCH_SERVER_LOG=<file>: every server's output is appended there too (e.g. with --trace-gc).
+  const log = process.env.BENCH_SERVER_LOG;
   const keep = (chunk) => {
+    if (log !== undefined) appendFileSync(log, chunk);
     output = (output + chunk.toString()).slice(-4000);
   };
   child.stdout.on("data", keep);

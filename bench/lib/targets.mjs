@@ -57,10 +57,7 @@ export async function startGateway({ heartbeatMs = 15_000, env = {} } = {}) {
     // e.g. BENCH_GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof": the profile is written on a graceful exit.
     graceful: nodeArgs.length > 0,
     command: process.execPath,
-    args: [
-      ...(process.env.BENCH_GATEWAY_NODE_ARGS?.split(" ").filter(Boolean) ?? []),
-      join(root, "server/dist/main.js"),
-    ],
+    args: [...SERVER_NODE_ARGS, ...nodeArgs, join(root, "server/dist/main.js")],
     core: SERVER_CORE,
     env: {
       NODE_ENV: "development",

@@ -98,8 +98,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   );
   const streamTokens = createStreamTokens(config.streamToken);
   const revocations = new RevocationList(now);
+  const verifyAccess = createAccessTokenVerifier(config.jwt);
   const authenticator = createAuthenticator(
-    cacheVerifiedTokens(createAccessTokenVerifier(config.jwt)),
+    { calls: cacheVerifiedTokens(verifyAccess), streams: verifyAccess },
     streamTokens,
     revocations,
   );
@@ -180,7 +181,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       "traceparent",
       "tracestate",
     ],
-    exposedHeaders: ["x-request-id", "retry-after", "etag", "location", "idempotent-replayed"],
+    // A string, not an array: @fastify/cors joins an array again on every request.
+    exposedHeaders: "x-request-id, retry-after, etag, location, idempotent-replayed",
     maxAge: 600,
   });
   const limits = await registerRateLimits(app, config.rateLimit, metrics);

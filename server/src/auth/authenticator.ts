@@ -23,12 +23,18 @@ function isStreamToken(token: string): boolean {
   }
 }
 
-/** Which token is accepted where (contract section 4). */
+/**
+ * Which token is accepted where (contract section 4). Access tokens on API calls may go through
+ * a verification cache (`calls`, a publisher calls many times with one token); a stream verifies
+ * once per connection, so `streams` skips it rather than keep an entry per open stream.
+ */
 export function createAuthenticator(
-  verifyAccess: AccessTokenVerifier,
+  verifyAccess: AccessTokenVerifier | { calls: AccessTokenVerifier; streams: AccessTokenVerifier },
   streamTokens: StreamTokens,
   revocations: RevocationList,
 ) {
+  const { calls, streams } =
+    typeof verifyAccess === "function" ? { calls: verifyAccess, streams: verifyAccess } : verifyAccess;
   const notRevoked = (identity: Identity): Identity => {
     if (revocations.isRevoked(identity)) throw new AuthError("revoked", "the token has been revoked");
     return identity;
@@ -38,7 +44,7 @@ export function createAuthenticator(
     async access(authorization: string | undefined): Promise<Identity> {
       const token = bearerToken(authorization);
       if (token === undefined) throw new AuthError("missing", "missing bearer access token");
-      return notRevoked(await verifyAccess(token));
+      return notRevoked(await calls(token));
     },
     /**
      * Stream endpoints: an access or stream token in the header, or a stream token in the URL.
@@ -47,9 +53,7 @@ export function createAuthenticator(
     async stream(authorization: string | undefined, urlToken: string | undefined): Promise<Identity> {
       const headerToken = bearerToken(authorization);
       if (headerToken !== undefined) {
-        return notRevoked(
-          await (isStreamToken(headerToken) ? streamTokens.verify(headerToken) : verifyAccess(headerToken)),
-        );
+        return notRevoked(await (isStreamToken(headerToken) ? streamTokens.verify(headerToken) : streams(headerToken)));
       }
       if (urlToken === undefined) throw new AuthError("missing", "missing bearer token or stream token");
       if (!isStreamToken(urlToken)) {

@@ -18,14 +18,19 @@ export const SSE_HEADERS = {
 /** Browsers wait this long before reconnecting a dropped `EventSource`. */
 const RETRY_MS = 2000;
 
+/** What `_header` holds once the real head is on the socket: Node only checks that it is set. */
+const HEAD_SENT = "HTTP/1.1 200 OK\r\n\r\n";
+
 /**
- * Node keeps the response head it built (`_header`) for the response's lifetime as a rope of
- * ~45 concatenated strings, about 1.4 KB per open stream. Reading a character makes V8 flatten
- * it in place into one string of ~400 bytes. Nothing is changed.
+ * Node keeps the response head it built (`_header`, ~1.1 KB with the security and CORS headers)
+ * for the response's lifetime, only to know that the head was sent. Once `flushHeaders()` has
+ * handed it to the socket, a shared constant takes its place: the head is never written again
+ * (`_headerSent` is set), and `headersSent`, `end()` and `writeHead` guards see a head as before.
+ * The heap profile of 2,000 idle streams: 1,096 bytes per stream, the largest single item.
  */
-function flattenResponseHead(res: ServerResponse): void {
-  const head = (res as ServerResponse & { _header?: unknown })._header;
-  if (typeof head === "string") head.charCodeAt(0);
+function releaseResponseHead(res: ServerResponse): void {
+  const internals = res as ServerResponse & { _header?: unknown; _headerSent?: unknown };
+  if (typeof internals._header === "string" && internals._headerSent === true) internals._header = HEAD_SENT;
 }
 
 type StreamQuery = { token?: string; lastEventId?: string; types?: string };
@@ -35,6 +40,7 @@ export function registerStreamRoute(
   app: FastifyInstance,
   deps: { hub: Hub; limiter: ConnectionLimiter; heartbeatMs: number; now: () => number },
 ): void {
+  const sinkOptions = { retryMs: RETRY_MS, heartbeatMs: deps.heartbeatMs, now: deps.now };
   app.get<{ Querystring: StreamQuery }>(
     "/events/stream",
     {
@@ -64,16 +70,11 @@ export function registerStreamRoute(
       const res = reply.raw;
       // Headers set by hooks (CORS, request id) live on the reply, not yet on the raw response.
       res.writeHead(200, { ...(reply.getHeaders() as OutgoingHttpHeaders), ...SSE_HEADERS });
-      flattenResponseHead(res);
       // The sink writes its chunks to the socket itself (see socket-sink.ts): the head goes first.
       res.flushHeaders();
+      releaseResponseHead(res);
       res.socket?.setNoDelay(true);
-      const sink = new SocketSink(res, {
-        clientId: randomUUID(),
-        retryMs: RETRY_MS,
-        heartbeatMs: deps.heartbeatMs,
-        now: deps.now,
-      });
+      const sink = new SocketSink(res, randomUUID(), sinkOptions);
       const session = deps.hub.open({
         tenantId: identity.tenantId,
         userId: identity.userId,

@@ -46,6 +46,9 @@ type Topic = {
   idleSince?: number;
 };
 
+/** Whose stream it is and the credential that opened it (what revocation matches on). */
+export type StreamOpener = Readonly<Pick<OpenRequest, "tenantId" | "userId" | "tokenIds" | "issuedAt">>;
+
 type Plan =
   | {
       resumed: true;
@@ -89,13 +92,23 @@ export class Hub implements SessionOwner {
   open(request: OpenRequest): StreamSession {
     const { sink } = request;
     const transport = sink.transport;
-    const keys: StreamKey[] = [{ tenant: request.tenantId, user: request.userId }, { tenant: request.tenantId }];
+    // The topics' own key objects: a stream keeps no copies of its own.
+    const topics = [
+      this.topicFor({ tenant: request.tenantId, user: request.userId }),
+      this.topicFor({ tenant: request.tenantId }),
+    ];
+    const keys = topics.map((topic) => topic.key);
     const now = this.now();
     const maxDurationAt = now + this.options.maxConnectionMs;
     const expiresAt = request.expiresAt ?? Number.POSITIVE_INFINITY;
     const session = new StreamSession(
       this,
-      request,
+      {
+        tenantId: request.tenantId,
+        userId: request.userId,
+        tokenIds: request.tokenIds,
+        issuedAt: request.issuedAt,
+      },
       keys,
       sink,
       request.types === undefined ? undefined : new Set(request.types),
@@ -105,7 +118,6 @@ export class Hub implements SessionOwner {
     );
     // Attach first, then read the head in the same tick: every event after `head` reaches the
     // session live, everything up to it is history.
-    const topics = keys.map((key) => this.topicFor(key));
     for (const topic of topics) topic.sessions.add(session);
     this.sessions.add(session);
     this.metrics.sseConnectionsActive.labels(transport).inc();
@@ -145,10 +157,10 @@ export class Hub implements SessionOwner {
   }
 
   /** Ends the streams whose opening request matches (e.g. a revoked user's). Returns how many. */
-  endStreams(match: (request: Readonly<OpenRequest>) => boolean, reason: EndReason): number {
+  endStreams(match: (opener: StreamOpener) => boolean, reason: EndReason): number {
     let ended = 0;
     for (const session of [...this.sessions]) {
-      if (!match(session.request)) continue;
+      if (!match(session.opener)) continue;
       session.end(reason);
       ended++;
     }

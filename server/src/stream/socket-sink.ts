@@ -15,23 +15,31 @@ import { type Flushable, flushSoon } from "./write-coalescer.js";
  * is flushed first (the route does it); `res.end()` still writes the closing chunk, on the same
  * socket after ours.
  */
+/** The same for every stream of a route: one object, not a copy per stream. */
+export type SocketSinkOptions = { readonly retryMs: number; readonly heartbeatMs: number; readonly now: () => number };
+
 export class SocketSink implements StreamSink, Flushable {
   readonly transport = "raw";
   private lastWriteAt: number;
+  /** Sent once in `connected`, then dropped. */
+  private clientId: string | undefined;
   /** Frames waiting for the end of the turn: none, one, or several. */
   private batch: Buffer | Buffer[] | undefined;
   private batchBytes = 0;
 
   constructor(
     private readonly res: ServerResponse,
-    private readonly options: { clientId: string; retryMs: number; heartbeatMs: number; now: () => number },
+    clientId: string,
+    private readonly options: SocketSinkOptions,
   ) {
+    this.clientId = clientId;
     this.lastWriteAt = options.now();
   }
 
   start(resumed: boolean): void {
     this.write(retryFrame(this.options.retryMs));
-    this.write(anonymousEventFrame("connected", JSON.stringify({ clientId: this.options.clientId, resumed })));
+    this.write(anonymousEventFrame("connected", JSON.stringify({ clientId: this.clientId, resumed })));
+    this.clientId = undefined;
   }
 
   deliver(event: StreamEvent): void {

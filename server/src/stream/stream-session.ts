@@ -1,5 +1,5 @@
 import type { StreamKey } from "@circl-bff/shared";
-import type { OpenRequest } from "./hub.js";
+import type { StreamOpener } from "./hub.js";
 import type { StreamEvent } from "./stream-event.js";
 import type { EndReason, StreamSink } from "./stream-sink.js";
 
@@ -26,8 +26,8 @@ export class StreamSession {
 
   constructor(
     private readonly owner: SessionOwner,
-    /** What the stream was opened with (owner, position, filter). */
-    readonly request: Readonly<OpenRequest>,
+    /** Whose stream it is (revocation ends streams by it). */
+    readonly opener: StreamOpener,
     /** The user's personal key and the tenant broadcast key. */
     readonly keys: readonly StreamKey[],
     readonly sink: StreamSink,
