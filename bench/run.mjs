@@ -43,6 +43,8 @@ const rounds = quick ? 1 : Number(args.find((a) => a.startsWith("--rounds="))?.s
 const warmupMs = quick ? 300 : 1500;
 const durationMs = quick ? 700 : 5000;
 const STREAM_NAMES = ["gateway", "naive", "socket.io", "better-sse", "gateway-nats"];
+/** The latency runs also measure the gateway publishing through tRPC's `events.publish`. */
+const LATENCY_NAMES = [...STREAM_NAMES, "gateway-trpc"];
 const n = (full) => Math.max(10, Math.round(full * scale));
 
 const ratio = (label, a, b, key, goal) => ({ label, a, b, key, goal });
@@ -74,7 +76,7 @@ const SCENARIOS = [
     id: "latency-broadcast",
     title: "Latency, broadcasts",
     description: `${n(1000)} streams of one tenant, 50 broadcasts/s (${n(1000) * 50} deliveries/s); end-to-end latency from the publish call to frame receipt.`,
-    targets: STREAM_NAMES,
+    targets: LATENCY_NAMES,
     start: (name) => STREAM_TARGETS[name]({}),
     run: (t) => latency(t, { streams: n(1000), ratePerSec: 50, personal: false, warmupMs, durationMs }),
     columns: [
@@ -89,13 +91,14 @@ const SCENARIOS = [
       ratio("gateway p99 / Socket.IO p99", "gateway", "socket.io", "p99Ms"),
       ratio("gateway p99 / better-sse p99", "gateway", "better-sse", "p99Ms"),
       ratio("gateway (NATS) p99 / gateway p99", "gateway-nats", "gateway", "p99Ms"),
+      ratio("gateway (tRPC publish) p99 / naive p99", "gateway-trpc", "naive", "p99Ms"),
     ],
   },
   {
     id: "latency-personal",
     title: "Latency, personal events",
     description: `${n(10000)} streams of distinct users, ${n(500)} personal events/s round-robin (each to one user); end-to-end latency.`,
-    targets: STREAM_NAMES,
+    targets: LATENCY_NAMES,
     start: (name) => STREAM_TARGETS[name]({}),
     run: (t) => latency(t, { streams: n(10000), ratePerSec: n(500), personal: true, warmupMs, durationMs }),
     columns: [
@@ -110,6 +113,7 @@ const SCENARIOS = [
       ratio("gateway p99 / Socket.IO p99", "gateway", "socket.io", "p99Ms"),
       ratio("gateway p99 / better-sse p99", "gateway", "better-sse", "p99Ms"),
       ratio("gateway (NATS) p99 / gateway p99", "gateway-nats", "gateway", "p99Ms"),
+      ratio("gateway (tRPC publish) p99 / naive p99", "gateway-trpc", "naive", "p99Ms"),
     ],
   },
   {

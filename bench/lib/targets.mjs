@@ -48,8 +48,12 @@ async function probe(port, path) {
   return res.status === 200;
 }
 
-/** The gateway under test: `node server/dist/main.js` with the bench environment. */
-export async function startGateway({ heartbeatMs = 15_000, env = {} } = {}) {
+/**
+ * The gateway under test: `node server/dist/main.js` with the bench environment. It publishes
+ * through `POST /events/publish` (what a plain HTTP client uses, like the comparators'
+ * `/publish`), or through tRPC's `events.publish` with `publishVia: "trpc"`.
+ */
+export async function startGateway({ heartbeatMs = 15_000, env = {}, publishVia = "raw" } = {}) {
   const port = await freePort();
   const nodeArgs = process.env.BENCH_GATEWAY_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
   const proc = await startProcess({
@@ -87,12 +91,12 @@ export async function startGateway({ heartbeatMs = 15_000, env = {} } = {}) {
     async publish(data, userIndex) {
       const personal = userIndex !== undefined;
       const token = personal ? userToken(userIndex) : tokens.get("publisher");
-      const res = await httpJson(port, "POST", "/trpc/events.publish", {
+      const res = await httpJson(port, "POST", publishVia === "trpc" ? "/trpc/events.publish" : "/events/publish", {
         body: { type: "bench", data, to: personal ? "me" : "tenant" },
         headers: { authorization: `Bearer ${token}` },
       });
       if (res.status !== 200) throw new Error(`publish: HTTP ${res.status} ${res.text.slice(0, 300)}`);
-      return res.json.result.data;
+      return publishVia === "trpc" ? res.json.result.data : res.json;
     },
     stop: () => proc.stop(),
   };
@@ -164,6 +168,7 @@ export async function startNats() {
  */
 export const STREAM_TARGETS = {
   gateway: (opts) => startGateway(opts),
+  "gateway-trpc": (opts) => startGateway({ ...opts, publishVia: "trpc" }),
   "gateway-nats": async (opts) => {
     const nats = await startNats();
     try {

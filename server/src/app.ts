@@ -16,6 +16,7 @@ import { registerAuthentication } from "./http/authentication.js";
 import { registerDemoRoutes } from "./http/demo-routes.js";
 import { errorBody, registerErrorHandling, sendError } from "./http/error-handler.js";
 import { registerOpsRoutes } from "./http/ops-routes.js";
+import { registerPublishRoute } from "./http/publish-route.js";
 import { registerRateLimits } from "./http/rate-limits.js";
 import { registerSecurityHeaders } from "./http/security-headers.js";
 import { registerStreamRoute } from "./http/stream-route.js";
@@ -191,6 +192,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
 
   registerOpsRoutes(app, { bus, busKind: bus.kind, hub, metrics, metricsToken: config.metricsToken });
   registerTokenRoute(app, { streamTokens });
+  registerPublishRoute(app, { publish });
   registerStreamRoute(app, { hub, limiter, heartbeatMs: config.sse.heartbeatMs, now });
   await registerTrpc(app, {
     router: createAppRouter({ heartbeatMs: config.sse.heartbeatMs, maxPendingBytes: config.sse.maxPendingBytes }),

@@ -38,6 +38,7 @@ export type OpenRequest = {
 const HEAD_WAIT_MS = 2000;
 
 type Topic = {
+  readonly id: string;
   readonly key: StreamKey;
   readonly buffer: ReplayBuffer<StreamEvent>;
   readonly sessions: Set<StreamSession>;
@@ -64,6 +65,8 @@ type Plan =
  */
 export class Hub implements SessionOwner {
   private readonly topics = new Map<string, Topic>();
+  /** Topics no stream uses, until they expire: the timer looks at these, not at every topic. */
+  private readonly lingering = new Set<Topic>();
   private readonly sessions = new Set<StreamSession>();
   private readonly timer: NodeJS.Timeout;
   private readonly now: () => number;
@@ -173,6 +176,7 @@ export class Hub implements SessionOwner {
     for (const session of [...this.sessions]) session.end("shutdown");
     for (const topic of this.topics.values()) topic.unsubscribe();
     this.topics.clear();
+    this.lingering.clear();
   }
 
   private async plan(
@@ -217,6 +221,7 @@ export class Hub implements SessionOwner {
     const existing = this.topics.get(id);
     if (existing !== undefined) {
       existing.idleSince = undefined;
+      this.lingering.delete(existing);
       return existing;
     }
     const sessions = new Set<StreamSession>();
@@ -227,7 +232,7 @@ export class Hub implements SessionOwner {
       buffer.push(event);
       for (const session of sessions) session.push(event);
     });
-    const topic: Topic = { key, buffer, sessions, unsubscribe };
+    const topic: Topic = { id, key, buffer, sessions, unsubscribe };
     this.topics.set(id, topic);
     return topic;
   }
@@ -249,17 +254,21 @@ export class Hub implements SessionOwner {
       const topic = this.topics.get(id);
       if (topic === undefined) continue;
       topic.sessions.delete(session);
-      if (topic.sessions.size === 0) topic.idleSince = this.now();
+      if (topic.sessions.size === 0) {
+        topic.idleSince = this.now();
+        this.lingering.add(topic);
+      }
     }
   }
 
   private tick(): void {
     const now = this.now();
     for (const session of this.sessions) session.tick(now);
-    for (const [id, topic] of this.topics) {
+    for (const topic of this.lingering) {
       if (topic.idleSince !== undefined && now - topic.idleSince >= this.options.lingerMs) {
         topic.unsubscribe();
-        this.topics.delete(id);
+        this.topics.delete(topic.id);
+        this.lingering.delete(topic);
       }
     }
   }
