@@ -1,7 +1,7 @@
 import { publishInputSchema } from "@circl-bff/shared";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { eventFrame } from "../src/stream/sse-frame.js";
+import { chunkedEventFrame } from "../src/stream/sse-frame.js";
 import { toResetEvent, toStreamEvent } from "../src/stream/stream-event.js";
 
 type Parsed = { id?: string; event: string; data: string };
@@ -81,8 +81,19 @@ describe("SSE frames cannot be forged by event content", () => {
   });
 
   it("frames carry no line break other than their own terminators", () => {
-    const frame = eventFrame("e-1", "a.b", JSON.stringify({ text: "line1\nline2\r\u2028" })).toString();
+    const frame = chunkedEventFrame("e-1", "a.b", JSON.stringify({ text: "line1\nline2\r\u2028" })).frame.toString();
     expect(frame.split("\n")).toHaveLength(5);
     expect(frame).not.toContain("\r");
+  });
+
+  it("wraps each frame as one HTTP chunk whose size counts bytes, not characters", () => {
+    const { frame, chunk } = chunkedEventFrame("e-1", "a.b", JSON.stringify({ text: "größe ✓ 😀" }));
+    const text = chunk.toString("latin1");
+    const head = text.slice(0, text.indexOf("\r\n") + 2);
+    expect(Number.parseInt(head, 16)).toBe(frame.length);
+    expect(chunk.length).toBe(head.length + frame.length + 2);
+    expect(chunk.subarray(head.length, head.length + frame.length).equals(frame)).toBe(true);
+    expect(chunk.subarray(-2).toString()).toBe("\r\n");
+    expect(JSON.parse(frame.toString("utf8").split("\n")[2]?.slice(6) ?? "").text).toBe("größe ✓ 😀");
   });
 });

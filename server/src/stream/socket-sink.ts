@@ -26,6 +26,8 @@ export class SocketSink implements StreamSink, Flushable {
   /** Frames waiting for the end of the turn: none, one, or several. */
   private batch: Buffer | Buffer[] | undefined;
   private batchBytes = 0;
+  /** When the batch is exactly one event's frame: that event's shared chunk. */
+  private batchChunk: Buffer | undefined;
 
   constructor(
     private readonly res: ServerResponse,
@@ -43,7 +45,7 @@ export class SocketSink implements StreamSink, Flushable {
   }
 
   deliver(event: StreamEvent): void {
-    this.write(event.frame);
+    this.write(event.frame, event.chunk);
   }
 
   pendingBytes(): number {
@@ -71,6 +73,7 @@ export class SocketSink implements StreamSink, Flushable {
     // A client that stopped reading would never take the final bytes: cut it off.
     if (reason === "slow-consumer") {
       this.batch = undefined;
+      this.batchChunk = undefined;
       this.batchBytes = 0;
       this.res.destroy();
       return;
@@ -87,24 +90,31 @@ export class SocketSink implements StreamSink, Flushable {
     const batch = this.batch;
     if (batch === undefined) return;
     this.batch = undefined;
+    const chunk = this.batchChunk;
+    this.batchChunk = undefined;
     const bytes = this.batchBytes;
     this.batchBytes = 0;
     const socket = this.res.socket;
     if (this.res.writableEnded || this.res.destroyed || socket === null) return;
     // An HTTP/1.0 client gets no chunked encoding: its body is the frames until the socket closes.
-    if ((this.res as { chunkedEncoding?: boolean }).chunkedEncoding === true) socket.write(httpChunk(batch, bytes));
-    else socket.write(Array.isArray(batch) ? Buffer.concat(batch, bytes) : batch);
+    if ((this.res as { chunkedEncoding?: boolean }).chunkedEncoding !== true) {
+      socket.write(Array.isArray(batch) ? Buffer.concat(batch, bytes) : batch);
+    } else socket.write(chunk ?? httpChunk(batch, bytes));
   }
 
-  private write(frame: Buffer): void {
+  private write(frame: Buffer, chunk?: Buffer): void {
     if (this.res.writableEnded || this.res.destroyed) return;
     this.lastWriteAt = this.options.now();
     this.batchBytes += frame.length;
     const batch = this.batch;
     if (batch === undefined) {
       this.batch = frame;
+      this.batchChunk = chunk;
       flushSoon(this);
-    } else if (Array.isArray(batch)) batch.push(frame);
+      return;
+    }
+    this.batchChunk = undefined;
+    if (Array.isArray(batch)) batch.push(frame);
     else this.batch = [batch, frame];
   }
 }

@@ -1,13 +1,15 @@
 import type { EventEnvelope, ResetEventData, StreamKey } from "@circl-bff/shared";
 import type { BusEvent } from "../bus/event-bus.js";
 import { formatEventId } from "../bus/position.js";
-import { eventFrame } from "./sse-frame.js";
+import { chunkedEventFrame } from "./sse-frame.js";
 
 /** One event as every stream needs it: built and serialised once, shared by all connections. */
 export type StreamEvent = {
   readonly seq: number;
   readonly envelope: EventEnvelope;
   readonly frame: Buffer;
+  /** `frame` as one HTTP/1.1 chunk (`frame` is a view into it). */
+  readonly chunk: Buffer;
 };
 
 export function toStreamEvent(epoch: string, event: BusEvent): StreamEvent {
@@ -20,7 +22,7 @@ export function toStreamEvent(epoch: string, event: BusEvent): StreamEvent {
     timestamp: event.timestamp,
     ...(event.correlationId === undefined ? {} : { correlationId: event.correlationId }),
   };
-  return { seq: event.seq, envelope, frame: eventFrame(envelope.id, envelope.type, JSON.stringify(envelope)) };
+  return { seq: event.seq, envelope, ...chunkedEventFrame(envelope.id, envelope.type, JSON.stringify(envelope)) };
 }
 
 /** The `reset` envelope: its id is the head, so a reconnect right after it resumes cleanly. */
@@ -41,5 +43,5 @@ export function toResetEvent(
     ...(key.user === undefined ? {} : { userId: key.user }),
     timestamp: new Date(now).toISOString(),
   };
-  return { seq: head, envelope, frame: eventFrame(envelope.id, envelope.type, JSON.stringify(envelope)) };
+  return { seq: head, envelope, ...chunkedEventFrame(envelope.id, envelope.type, JSON.stringify(envelope)) };
 }
