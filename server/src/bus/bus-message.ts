@@ -14,8 +14,9 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
  * publish straight to NATS, so nothing about a message can be trusted: the subject must be one
  * of ours, the body bounded, JSON, and of the documented shape.
  */
-export function decodeMessage(message: RawMessage, maxBytes: number): Decoded {
-  const key: StreamKey | undefined = keyFromSubject(message.subject);
+export function decodeMessage(message: RawMessage, maxBytes: number, knownKey?: StreamKey): Decoded {
+  // `knownKey`: the subject was already matched against one of ours (a backlog read).
+  const key: StreamKey | undefined = knownKey ?? keyFromSubject(message.subject);
   if (key === undefined) return { ok: false, reason: "subject" };
   if (message.data.length > maxBytes) return { ok: false, reason: "size" };
   let body: unknown;

@@ -239,7 +239,7 @@ export class NatsBus implements EventBus {
     const tenants = new Set(keys.map((key) => key.tenant));
     // One filter subject: nats-server 2.9 has no multi-filter consumers (`filter_subjects`).
     const filter = tenants.size === 1 ? tenantWildcardSubject(keys[0]?.tenant as string) : STREAM_SUBJECT;
-    return this.readBacklog(filter, new Set(keys.map(keyId)), after, upTo);
+    return this.readBacklog(filter, new Map(keys.map((key) => [keyId(key), key])), after, upTo);
   }
 
   /** Core NATS, outside the stream: control messages are for the instances online now. */
@@ -302,7 +302,8 @@ export class NatsBus implements EventBus {
   /** The consumer is created on the first read: a backlog nobody reads costs nothing. */
   private async *readBacklog(
     filter: string,
-    wanted: ReadonlySet<string>,
+    /** The keys to read, by subject: a message of another subject is skipped before decoding. */
+    wanted: ReadonlyMap<string, StreamKey>,
     after: number,
     upTo: number,
   ): AsyncIterable<BusEvent> {
@@ -313,7 +314,8 @@ export class NatsBus implements EventBus {
     let messages: ConsumerMessages | undefined;
     try {
       if ((await consumer.info(true)).num_pending === 0) return;
-      messages = await consumer.consume({ max_messages: 256 });
+      // Pull batches of 1,000: each pull is a request with its own reply subject and timers.
+      messages = await consumer.consume({ max_messages: 1000 });
       this.backlogs.add(messages);
       // Read in chunks and check after each one that the stream's front (age/size limits) has not
       // overtaken what was read: a message removed before it was read must become a `reset` on
@@ -322,8 +324,9 @@ export class NatsBus implements EventBus {
       let chunk: BusEvent[] = [];
       for await (const message of messages) {
         const finished = message.seq >= upTo || message.info.pending === 0;
-        if (message.seq <= upTo && wanted.has(message.subject)) {
-          const decoded = this.decode(message, false);
+        const key = message.seq <= upTo ? wanted.get(message.subject) : undefined;
+        if (key !== undefined) {
+          const decoded = this.decode(message, false, key);
           if (decoded !== undefined) chunk.push(decoded);
         }
         if (finished || chunk.length >= BACKLOG_CHUNK) {
@@ -429,7 +432,8 @@ export class NatsBus implements EventBus {
     for (const waiter of due) waiter.wake();
   }
 
-  private decode(message: JsMsg, count: boolean): BusEvent | undefined {
+  /** `key`: the message's key when the caller already knows it from the subject. */
+  private decode(message: JsMsg, count: boolean, key?: StreamKey): BusEvent | undefined {
     const decoded = decodeMessage(
       {
         subject: message.subject,
@@ -438,6 +442,7 @@ export class NatsBus implements EventBus {
         timestamp: new Date(Number(message.info.timestampNanos / 1e6)).toISOString(),
       },
       this.options.maxMessageBytes,
+      key,
     );
     if (decoded.ok) return decoded.event;
     if (count) {
