@@ -22,7 +22,7 @@ import { registerSecurityHeaders } from "./http/security-headers.js";
 import { registerStreamRoute } from "./http/stream-route.js";
 import { registerTokenRoute } from "./http/token-route.js";
 import { loggerOptions } from "./logger.js";
-import { createMetrics, type Metrics } from "./metrics.js";
+import { createMetrics, durationObserver, type Metrics } from "./metrics.js";
 import { IdempotencyStore } from "./proxy/idempotency-store.js";
 import { createOperationCaller } from "./proxy/operation-caller.js";
 import { registerRawProxy } from "./proxy/raw-proxy.js";
@@ -134,13 +134,15 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     now,
   });
 
-  app.addHook("onRequest", async (request, reply) => {
+  // Callback hooks, not async ones: no promise per request and hook.
+  app.addHook("onRequest", (request, reply, done) => {
     reply.header("x-request-id", request.id);
+    done();
   });
-  app.addHook("onResponse", async (request, reply) => {
-    metrics.httpRequestDuration
-      .labels(request.method, request.routeOptions.url ?? "not_found", String(reply.statusCode))
-      .observe(reply.elapsedTime / 1000);
+  const observeDuration = durationObserver(metrics);
+  app.addHook("onResponse", (request, reply, done) => {
+    observeDuration(request.method, request.routeOptions.url ?? "not_found", reply.statusCode, reply.elapsedTime);
+    done();
   });
   // Fastify closes only idle connections: end the streams so clients reconnect elsewhere.
   app.addHook("preClose", async () => {

@@ -104,3 +104,21 @@ export function createMetrics() {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/**
+ * Records request durations with the histogram's labelled children looked up once per (method,
+ * route, status) instead of hashing the three labels on every request (prom-client's `labels`).
+ * Routes are the registered patterns, so the set stays small.
+ */
+export function durationObserver(metrics: Metrics) {
+  const children = new Map<string, ReturnType<Metrics["httpRequestDuration"]["labels"]>>();
+  return (method: string, route: string, statusCode: number, elapsedMs: number): void => {
+    const id = `${method} ${statusCode} ${route}`;
+    let child = children.get(id);
+    if (child === undefined) {
+      child = metrics.httpRequestDuration.labels(method, route, String(statusCode));
+      children.set(id, child);
+    }
+    child.observe(elapsedMs / 1000);
+  };
+}
