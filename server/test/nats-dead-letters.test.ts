@@ -1,18 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Gateway, startGateway } from "./helpers/gateway.js";
-import { natsAvailable } from "./helpers/nats-server.js";
-import { eventually, type NatsFixture, restartNats, startNats, stopNats } from "./helpers/nats-suite.js";
-import { SseClient } from "./helpers/sse-client.js";
+import { describe, expect, it } from "vitest";
+import type { Gateway } from "./helpers/gateway.js";
+import { eventually, natsSuite, restartNats } from "./helpers/nats-suite.js";
 
-const available = natsAvailable();
-let nats: NatsFixture;
-
-beforeAll(async () => {
-  if (available) nats = await startNats(65_536);
-});
-afterAll(async () => {
-  if (available) await stopNats(nats);
-});
+const suite = natsSuite({ maxPayload: 65_536 });
+const { available } = suite;
 
 async function call(gw: Gateway, token: string, path: string, input?: unknown) {
   const res = await fetch(`${gw.url}/trpc/${path}`, {
@@ -29,59 +20,53 @@ const dlqSize = async (gw: Gateway) =>
 
 describe.skipIf(!available)("dead letters", () => {
   it("a queued publish NATS refuses for good becomes a dead letter that its tenant's admins list, retry and drop", async () => {
-    const gw = await startGateway({ NATS_URL: nats.server.url, NATS_PUBLISH_MAX_ATTEMPTS: "3" });
-    try {
-      const admin = await gw.token({ sub: "boss", tenantId: "t1", roles: ["admin"] });
-      const otherAdmin = await gw.token({ sub: "boss", tenantId: "t2", roles: ["admin"] });
-      const user = await gw.token({ sub: "u1", tenantId: "t1" });
-      const client = await SseClient.open(`${gw.url}/events/stream`, { authorization: `Bearer ${user}` });
-      await client.waitForEvent("connected");
+    const gw = await suite.gateway({ NATS_PUBLISH_MAX_ATTEMPTS: "3" });
+    const admin = await gw.token({ sub: "boss", tenantId: "t1", roles: ["admin"] });
+    const otherAdmin = await gw.token({ sub: "boss", tenantId: "t2", roles: ["admin"] });
+    const user = await gw.token({ sub: "u1", tenantId: "t1" });
+    const client = await suite.stream(gw, user);
 
-      // Connected: an event over the server's max_payload is refused at once.
-      const tooBig = await call(gw, admin, "events.publish", { type: "big", data: "x".repeat(70_000), to: "tenant" });
-      expect([tooBig.status, tooBig.code]).toEqual([413, "PAYLOAD_TOO_LARGE"]);
+    // Connected: an event over the server's max_payload is refused at once.
+    const tooBig = await call(gw, admin, "events.publish", { type: "big", data: "x".repeat(70_000), to: "tenant" });
+    expect([tooBig.status, tooBig.code]).toEqual([413, "PAYLOAD_TOO_LARGE"]);
 
-      // Queued during an outage, then the server comes back with a smaller max_payload.
-      await nats.server.stop();
-      await eventually(() => !gw.app.bus.isReady(), 10_000, "disconnect");
-      const big = await call(gw, admin, "events.publish", { type: "big", data: "y".repeat(5000), to: "tenant" });
-      const small = await call(gw, admin, "events.publish", { type: "small", data: 1, to: "tenant" });
-      expect([big.data, small.data]).toMatchObject([{ status: "queued" }, { status: "queued" }]);
-      await nats.server.setMaxPayload(4096);
-      await restartNats(nats);
+    // Queued during an outage, then the server comes back with a smaller max_payload.
+    await suite.nats.server.stop();
+    await eventually(() => !gw.app.bus.isReady(), 10_000, "disconnect");
+    const big = await call(gw, admin, "events.publish", { type: "big", data: "y".repeat(5000), to: "tenant" });
+    const small = await call(gw, admin, "events.publish", { type: "small", data: 1, to: "tenant" });
+    expect([big.data, small.data]).toMatchObject([{ status: "queued" }, { status: "queued" }]);
+    await suite.nats.server.setMaxPayload(4096);
+    await restartNats(suite.nats);
 
-      await client.waitForData(1, 15_000);
-      expect(client.dataEvents().map((e) => e.event)).toEqual(["small"]);
-      await eventually(async () => (await dlqSize(gw)) === "1", 10_000, "one dead letter");
-      const listed = await call(gw, admin, "admin.deadLetters.list");
-      expect(listed.data).toEqual([
-        expect.objectContaining({ tenantId: "t1", type: "big", data: "y".repeat(5000), attempts: 1 }),
-      ]);
-      const [letter] = listed.data as { id: string; lastError: string }[];
-      expect(letter?.lastError).toMatch(/max_payload/);
-      expect((await call(gw, otherAdmin, "admin.deadLetters.list")).data).toEqual([]);
-      expect((await call(gw, user, "admin.deadLetters.list")).status).toBe(403);
-      expect((await call(gw, otherAdmin, "admin.deadLetters.drop", { id: letter?.id })).status).toBe(404);
+    await client.waitForData(1, 15_000);
+    expect(client.dataEvents().map((e) => e.event)).toEqual(["small"]);
+    await eventually(async () => (await dlqSize(gw)) === "1", 10_000, "one dead letter");
+    const listed = await call(gw, admin, "admin.deadLetters.list");
+    expect(listed.data).toEqual([
+      expect.objectContaining({ tenantId: "t1", type: "big", data: "y".repeat(5000), attempts: 1 }),
+    ]);
+    const [letter] = listed.data as { id: string; lastError: string }[];
+    expect(letter?.lastError).toMatch(/max_payload/);
+    expect((await call(gw, otherAdmin, "admin.deadLetters.list")).data).toEqual([]);
+    expect((await call(gw, user, "admin.deadLetters.list")).status).toBe(403);
+    expect((await call(gw, otherAdmin, "admin.deadLetters.drop", { id: letter?.id })).status).toBe(404);
 
-      // Retried, it fails the same way and comes back; dropped, it is gone.
-      expect((await call(gw, admin, "admin.deadLetters.retry", { id: letter?.id })).data).toEqual({
-        id: letter?.id,
-        status: "queued",
-      });
-      await eventually(
-        async () => ((await call(gw, admin, "admin.deadLetters.list")).data as unknown[]).length === 1,
-        10_000,
-        "the retried letter to fail again",
-      );
-      expect((await call(gw, admin, "admin.deadLetters.drop", { id: letter?.id })).data).toEqual({
-        id: letter?.id,
-        status: "dropped",
-      });
-      expect((await call(gw, admin, "admin.deadLetters.list")).data).toEqual([]);
-      expect(await dlqSize(gw)).toBe("0");
-      client.close();
-    } finally {
-      await gw.close();
-    }
+    // Retried, it fails the same way and comes back; dropped, it is gone.
+    expect((await call(gw, admin, "admin.deadLetters.retry", { id: letter?.id })).data).toEqual({
+      id: letter?.id,
+      status: "queued",
+    });
+    await eventually(
+      async () => ((await call(gw, admin, "admin.deadLetters.list")).data as unknown[]).length === 1,
+      10_000,
+      "the retried letter to fail again",
+    );
+    expect((await call(gw, admin, "admin.deadLetters.drop", { id: letter?.id })).data).toEqual({
+      id: letter?.id,
+      status: "dropped",
+    });
+    expect((await call(gw, admin, "admin.deadLetters.list")).data).toEqual([]);
+    expect(await dlqSize(gw)).toBe("0");
   });
 });

@@ -1,41 +1,16 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { GatewayProcess } from "./helpers/gateway-process.js";
-import { natsAvailable } from "./helpers/nats-server.js";
-import { deleteStream, type NatsFixture, startNats, stopNats } from "./helpers/nats-suite.js";
-import { SseClient } from "./helpers/sse-client.js";
+import { natsSuite } from "./helpers/nats-suite.js";
 import { accessToken } from "./helpers/tokens.js";
 
-const available = natsAvailable();
-let nats: NatsFixture;
-let processes: GatewayProcess[] = [];
-const streams: SseClient[] = [];
+const suite = natsSuite();
+const { available, stream } = suite;
 
 async function instance(): Promise<GatewayProcess> {
-  const gw = await GatewayProcess.start({ NATS_URL: nats.server.url, REPLAY_BUFFER_SIZE: "1000" });
-  processes.push(gw);
+  const gw = await GatewayProcess.start({ NATS_URL: suite.nats.server.url, REPLAY_BUFFER_SIZE: "1000" });
+  suite.closeAfter(() => gw.kill("SIGTERM"));
   return gw;
 }
-
-async function stream(url: string, token: string, headers: Record<string, string> = {}): Promise<SseClient> {
-  const client = await SseClient.open(`${url}/events/stream`, { authorization: `Bearer ${token}`, ...headers });
-  streams.push(client);
-  expect(client.status).toBe(200);
-  await client.waitForEvent("connected");
-  return client;
-}
-
-beforeAll(async () => {
-  if (available) nats = await startNats();
-});
-afterAll(async () => {
-  if (available) await stopNats(nats);
-});
-afterEach(async () => {
-  for (const s of streams.splice(0)) s.close();
-  await Promise.all(processes.map((p) => p.kill("SIGTERM")));
-  processes = [];
-  if (available) await deleteStream(nats.jsm);
-});
 
 describe.skipIf(!available)("two gateway processes on one NATS", () => {
   it("a client of a killed instance resumes on the other with exactly the events it missed, then live", async () => {
@@ -43,7 +18,7 @@ describe.skipIf(!available)("two gateway processes on one NATS", () => {
     const alice = await accessToken({ sub: "alice", tenantId: "acme" });
     const bob = await accessToken({ sub: "bob", tenantId: "acme" });
 
-    const onA = await stream(a.url, alice);
+    const onA = await stream(a, alice);
     const published = [];
     for (let i = 1; i <= 5; i++) published.push(await b.publish(alice, { type: "n", data: i, to: "me" }));
     await onA.waitForData(5);
@@ -54,11 +29,11 @@ describe.skipIf(!available)("two gateway processes on one NATS", () => {
     expect(a.exitCode).toBeNull(); // killed by the signal
     for (let i = 6; i <= 10; i++) published.push(await b.publish(alice, { type: "n", data: i, to: "me" }));
     // Bob's stream on B sees a later event only once B's live consumer has passed 6–10.
-    const witness = await stream(b.url, bob);
+    const witness = await stream(b, bob);
     await b.publish(bob, { type: "marker", to: "me" });
     await witness.waitForData(1);
 
-    const onB = await stream(b.url, alice, { "last-event-id": lastId });
+    const onB = await stream(b, alice, { "last-event-id": lastId });
     await onB.waitForData(5);
     const connected = JSON.parse(onB.events.find((e) => e.event === "connected")?.data ?? "{}");
     expect(connected.resumed).toBe(true);
@@ -78,14 +53,14 @@ describe.skipIf(!available)("two gateway processes on one NATS", () => {
     const second = await b.publish(token, { type: "pay", data: { amount: 5 }, to: "me", idempotencyKey: "pay-42" });
     expect(first.status).toBe("published");
     expect(second).toMatchObject({ status: "duplicate", id: first.id });
-    expect((await nats.jsm.streams.info("EVENTS")).state.messages).toBe(1);
+    expect((await suite.nats.jsm.streams.info("EVENTS")).state.messages).toBe(1);
   });
 
   it("exits with status 1 when its stream is deleted, so a restart adopts the new stream", async () => {
     const a = await instance();
     const token = await accessToken({ sub: "u1", tenantId: "t1" });
     await a.publish(token, { type: "n", to: "me" });
-    await nats.jsm.streams.delete("EVENTS");
+    await suite.nats.jsm.streams.delete("EVENTS");
     await a.waitForExit();
     expect(a.exitCode).toBe(1);
     expect(a.log).toMatch(/stream was deleted or replaced/);

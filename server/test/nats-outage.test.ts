@@ -1,45 +1,13 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type Gateway, startGateway } from "./helpers/gateway.js";
-import { natsAvailable } from "./helpers/nats-server.js";
-import { deleteStream, eventually, type NatsFixture, restartNats, startNats, stopNats } from "./helpers/nats-suite.js";
-import { SseClient } from "./helpers/sse-client.js";
+import { describe, expect, it } from "vitest";
+import type { Gateway } from "./helpers/gateway.js";
+import { eventually, natsSuite, restartNats } from "./helpers/nats-suite.js";
 
-const available = natsAvailable();
-let nats: NatsFixture;
-let gateways: Gateway[] = [];
-const streams: SseClient[] = [];
-
-async function gateway(env: Record<string, string> = {}, onStreamReplaced?: (reason: string) => void) {
-  const gw = await startGateway({ NATS_URL: nats.server.url, ...env }, { onStreamReplaced });
-  gateways.push(gw);
-  return gw;
-}
-
-async function stream(gw: Gateway, token: string, headers: Record<string, string> = {}): Promise<SseClient> {
-  const client = await SseClient.open(`${gw.url}/events/stream`, { authorization: `Bearer ${token}`, ...headers });
-  streams.push(client);
-  expect(client.status).toBe(200);
-  await client.waitForEvent("connected");
-  return client;
-}
+const suite = natsSuite({ restartAfterEach: true });
+const { available, stream } = suite;
+const gateway = (env: Record<string, string> = {}, onStreamReplaced?: (reason: string) => void) =>
+  suite.gateway(env, { onStreamReplaced });
 
 const readyStatus = async (gw: Gateway) => (await fetch(`${gw.url}/ready`)).status;
-
-beforeAll(async () => {
-  if (available) nats = await startNats();
-});
-afterAll(async () => {
-  if (available) await stopNats(nats);
-});
-afterEach(async () => {
-  for (const s of streams.splice(0)) s.close();
-  await Promise.all(gateways.map((gw) => gw.close()));
-  gateways = [];
-  if (available) {
-    await restartNats(nats);
-    await deleteStream(nats.jsm);
-  }
-});
 
 describe.skipIf(!available)("NATS outage", () => {
   it("goes 503 while NATS is down for 5 s, queues publishes, then delivers every event exactly once, in order", async () => {
@@ -50,7 +18,7 @@ describe.skipIf(!available)("NATS outage", () => {
     for (let i = 1; i <= 3; i++) results.push(await gw.publish(token, { type: `e${i}`, to: "me" }));
     await client.waitForData(3);
 
-    await nats.server.stop();
+    await suite.nats.server.stop();
     await eventually(async () => (await readyStatus(gw)) === 503, 10_000, "/ready 503");
     for (let i = 4; i <= 6; i++) {
       results.push(await gw.publish(token, { type: `e${i}`, to: "me", idempotencyKey: `k${i}` }));
@@ -60,7 +28,7 @@ describe.skipIf(!available)("NATS outage", () => {
     expect(depth).toMatch(/publish_queue_depth 3/);
     // The outage itself lasts 5 s (the scenario, not a wait for a condition).
     await new Promise((resolve) => setTimeout(resolve, 5000));
-    await restartNats(nats);
+    await restartNats(suite.nats);
     await eventually(async () => (await readyStatus(gw)) === 200, 15_000, "/ready 200 again");
     for (let i = 7; i <= 8; i++) results.push(await gw.publish(token, { type: `e${i}`, to: "me" }));
 
@@ -82,7 +50,7 @@ describe.skipIf(!available)("NATS outage", () => {
     expect(seqs).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     // A queued event carries the request id as its correlation id (contract section 7).
     expect(received[3]?.correlationId).toBe(results[3]?.requestId);
-    expect((await nats.jsm.streams.info("EVENTS")).state.messages).toBe(8);
+    expect((await suite.nats.jsm.streams.info("EVENTS")).state.messages).toBe(8);
     const metrics = await gw.app.metrics.registry.metrics();
     expect(metrics).toMatch(/^nats_reconnects_total [1-9]/m);
     expect(metrics).toMatch(/^publish_queue_depth 0$/m);
@@ -95,7 +63,7 @@ describe.skipIf(!available)("NATS outage with a full publish queue", () => {
     const gw = await gateway({ NATS_PUBLISH_QUEUE_SIZE: "2" });
     const token = await gw.token({ sub: "u1", tenantId: "t1" });
     const client = await stream(gw, token);
-    await nats.server.stop();
+    await suite.nats.server.stop();
     await eventually(async () => (await readyStatus(gw)) === 503, 10_000, "/ready 503");
     expect((await gw.publish(token, { type: "q1", to: "me" })).status).toBe("queued");
     expect((await gw.publish(token, { type: "q2", to: "me" })).status).toBe("queued");
@@ -106,7 +74,7 @@ describe.skipIf(!available)("NATS outage with a full publish queue", () => {
     });
     expect(full.status).toBe(503);
     expect(((await full.json()) as { error: { data: { code: string } } }).error.data.code).toBe("SERVICE_UNAVAILABLE");
-    await restartNats(nats);
+    await restartNats(suite.nats);
     await client.waitForData(2, 15_000);
     expect(client.dataEvents().map((e) => e.event)).toEqual(["q1", "q2"]);
   });
@@ -125,7 +93,7 @@ describe.skipIf(!available)("stream deleted and recreated", () => {
     await client.waitForData(3);
     const lastOldId = client.envelopes().at(-1)?.id as string;
 
-    await nats.jsm.streams.delete("EVENTS");
+    await suite.nats.jsm.streams.delete("EVENTS");
     expect(await replacedReason).toMatch(/stream (deleted|recreated)/);
     expect(await readyStatus(old)).toBe(503);
     const refused = await fetch(`${old.url}/trpc/events.publish`, {
@@ -160,11 +128,11 @@ describe.skipIf(!available)("stream deleted and recreated", () => {
     const client = await stream(gw, token);
     for (let i = 1; i <= 3; i++) await gw.publish(token, { type: `old${i}`, to: "me" });
     await client.waitForData(3);
-    const info = await nats.jsm.streams.info("EVENTS");
-    await nats.jsm.streams.delete("EVENTS");
-    await nats.jsm.streams.add({ ...info.config });
+    const info = await suite.nats.jsm.streams.info("EVENTS");
+    await suite.nats.jsm.streams.delete("EVENTS");
+    await suite.nats.jsm.streams.add({ ...info.config });
     for (let i = 1; i <= 5; i++)
-      await nats.js.publish("events.t1.user.u1", new TextEncoder().encode('{"type":"new","data":1}'));
+      await suite.nats.js.publish("events.t1.user.u1", new TextEncoder().encode('{"type":"new","data":1}'));
     expect(await replacedReason).toMatch(/stream (deleted|recreated)/);
     // Nothing of the new stream went out under the old epoch.
     expect(client.dataEvents().map((e) => e.event)).toEqual(["old1", "old2", "old3"]);

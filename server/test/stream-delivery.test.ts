@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Gateway } from "./helpers/gateway.js";
 import { gatewayFixture } from "./helpers/gateway-fixture.js";
+import { checkAwkwardIdIsolation } from "./helpers/isolation.js";
 import { SseClient } from "./helpers/sse-client.js";
 
 const { gateway, openStream } = gatewayFixture();
@@ -100,8 +101,6 @@ describe("GET /events/stream", () => {
 });
 
 describe("tenant isolation", () => {
-  const awkwardIds = ["a.b", "*", ">", "with space", "ünï.cødé 🚀", "x_2E", "events.t1.>", "u1"];
-
   it("each stream gets exactly its own personal events and its tenant's broadcasts", async () => {
     const gw = await gateway();
     // Two users of one tenant, and a user of another tenant with the same user id.
@@ -128,29 +127,7 @@ describe("tenant isolation", () => {
   });
 
   it("holds for ids containing subject syntax, spaces and unicode", async () => {
-    const gw = await gateway();
-    const clients = [];
-    for (const tenantId of awkwardIds.slice(0, 4)) {
-      for (const sub of awkwardIds) {
-        const token = await gw.token({ sub, tenantId, roles: ["admin"] });
-        clients.push({ tenantId, sub, token, stream: await stream(gw, token) });
-      }
-    }
-    for (const client of clients) {
-      await gw.publish(client.token, { type: "p", data: { to: [client.tenantId, client.sub] }, to: "me" });
-    }
-    for (const tenantId of awkwardIds.slice(0, 4)) {
-      const admin = clients.find((c) => c.tenantId === tenantId);
-      await gw.publish(admin?.token as string, { type: "b", data: { tenant: tenantId }, to: "tenant" });
-    }
-    for (const client of clients) {
-      await client.stream.waitForData(2);
-      const received = client.stream.envelopes<{ type: string; data: unknown; tenantId: string; userId?: string }>();
-      expect(received).toHaveLength(2);
-      expect(received[0]).toMatchObject({ type: "p", data: { to: [client.tenantId, client.sub] }, userId: client.sub });
-      expect(received[1]).toMatchObject({ type: "b", data: { tenant: client.tenantId }, tenantId: client.tenantId });
-      expect(received[1]?.userId).toBeUndefined();
-    }
+    await checkAwkwardIdIsolation([await gateway()], stream, 4);
   });
 });
 

@@ -1,6 +1,10 @@
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { NatsServer } from "./nats-server.js";
+import { afterAll, afterEach, beforeAll, expect } from "vitest";
+import type { AppDeps } from "../../src/app.js";
+import { type Gateway, startGateway } from "./gateway.js";
+import { NatsServer, natsAvailable } from "./nats-server.js";
+import { SseClient } from "./sse-client.js";
 
 export type NatsFixture = {
   server: NatsServer;
@@ -61,4 +65,60 @@ export async function eventually(check: () => Promise<boolean> | boolean, timeou
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/**
+ * A NATS test file's fixture: its own nats-server for the file, and after each test the streams
+ * closed, then the gateways (and anything given to `closeAfter`), then — with every gateway
+ * gone — the server restarted (`restartAfterEach`, for outage tests) and the stream deleted.
+ * One after-each hook does it all in that order (vitest runs separate hooks in reverse order).
+ */
+export function natsSuite(options: { maxPayload?: number; restartAfterEach?: boolean } = {}) {
+  const available = natsAvailable();
+  let fixture: NatsFixture | undefined;
+  const streams: SseClient[] = [];
+  const closers: (() => Promise<unknown>)[] = [];
+  beforeAll(async () => {
+    if (available) fixture = await startNats(options.maxPayload);
+  });
+  afterAll(async () => {
+    await stopNats(fixture);
+  });
+  afterEach(async () => {
+    for (const stream of streams.splice(0)) stream.close();
+    await Promise.all(closers.splice(0).map((close) => close()));
+    if (fixture === undefined) return;
+    if (options.restartAfterEach === true) await restartNats(fixture);
+    await deleteStream(fixture.jsm);
+  });
+  const suite = {
+    available,
+    /** The file's server and a backend-side connection to it (inside tests). */
+    get nats(): NatsFixture {
+      if (fixture === undefined) throw new Error("the NATS fixture is not started");
+      return fixture;
+    },
+    /** A gateway on the suite's NATS, closed after the test. */
+    async gateway(env: Record<string, string> = {}, deps: AppDeps = {}): Promise<Gateway> {
+      const gw = await startGateway({ NATS_URL: suite.nats.server.url, ...env }, deps);
+      closers.push(() => gw.close());
+      return gw;
+    },
+    /** Runs `close` after the test, with the gateways (e.g. a gateway process). */
+    closeAfter(close: () => Promise<unknown>): void {
+      closers.push(close);
+    },
+    /** `GET /events/stream` on `target`, asserted open and attached (`connected` received). */
+    async stream(target: { url: string }, token: string, headers: Record<string, string> = {}): Promise<SseClient> {
+      const client = await SseClient.open(`${target.url}/events/stream`, {
+        authorization: `Bearer ${token}`,
+        ...headers,
+      });
+      streams.push(client);
+      expect(client.status).toBe(200);
+      await client.waitForEvent("connected");
+      return client;
+    },
+  };
+  return suite;
 }
