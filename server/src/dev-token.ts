@@ -44,7 +44,7 @@ export function devBanner(baseUrl: string, token: string, bus: string): string {
     `  curl -N -H "Authorization: Bearer $TOKEN" ${baseUrl}/events/stream`,
     "Publish an event to yourself:",
     `  curl -X POST -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \\`,
-    `       -d '{"type":"hello","data":{"text":"hi"},"to":"me"}' ${baseUrl}/trpc/events.publish`,
+    `       -d '{"type":"hello","data":{"text":"hi"},"to":"me"}' ${baseUrl}/events/publish`,
     "From a browser (EventSource takes a stream token in the URL):",
     `  const { token } = await (await fetch('${baseUrl}/events/token', { method: 'POST', headers: { authorization: 'Bearer ${token.slice(0, 12)}…' } })).json();`,
     `  new EventSource('${baseUrl}/events/stream?token=' + token).addEventListener('hello', (e) => console.log(e.data));`,

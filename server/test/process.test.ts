@@ -145,15 +145,17 @@ describe("node server/dist/main.js", () => {
     expect(stream.status, stream.body).toBe(200);
     await stream.waitForEvent("connected");
 
-    const res = await fetch(`${base}/trpc/events.publish`, {
+    // What the banner tells a new user to run.
+    expect(gateway.stdout()).toContain(`http://localhost:${Number(portMatch?.[1])}/events/publish`);
+    const res = await fetch(`${base}/events/publish`, {
       method: "POST",
       headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
       body: JSON.stringify({ type: "hello", data: { n: 1 }, to: "me" }),
     });
-    const body = (await res.json()) as { result?: { data: { status: string; id?: string; requestId: string } } };
+    const body = (await res.json()) as { status: string; id?: string; requestId: string };
     expect(res.status, JSON.stringify(body)).toBe(200);
-    expect(body.result?.data).toEqual({ requestId: expect.any(String), status: "published", id: expect.any(String) });
-    const id = body.result?.data.id as string;
+    expect(body).toEqual({ requestId: expect.any(String), status: "published", id: expect.any(String) });
+    const id = body.id as string;
 
     await stream.waitFor(() => stream.envelopes().some((e) => e.id === id), 5000, `event ${id}`);
     expect(stream.dataEvents().map((e) => e.id)).toEqual([id]);
