@@ -99,6 +99,22 @@ describe("per-user budgets", () => {
     expect(metric(metrics, 'rate_limited_total{scope="user"}')).toBe(3);
   });
 
+  it("keeps the budgets of 6,000 users (more than the plugin's default store of 5,000 keys)", async () => {
+    const gw = await gateway({ RATE_LIMIT_MAX: "1" });
+    const call = async (token: string) =>
+      (
+        await gw.app.inject({
+          method: "POST",
+          url: "/events/token",
+          headers: { authorization: `Bearer ${token}` },
+        })
+      ).statusCode;
+    const tokens = await Promise.all(Array.from({ length: 6000 }, (_, i) => gw.token({ sub: `user-${i}` })));
+    for (const token of tokens) expect(await call(token)).toBe(200);
+    // The first user's count was not evicted by the 5,999 after it: a second call is over budget.
+    expect(await call(tokens[0] as string)).toBe(429);
+  });
+
   it("limits stream connection attempts per user, raw and tRPC together", async () => {
     const gw = await gateway({ RATE_LIMIT_STREAM_MAX: "3" });
     const token = await gw.token();

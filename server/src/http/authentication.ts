@@ -8,13 +8,13 @@ import type { AuthMode } from "./request-auth.js";
 const TRPC_ROUTE = "/trpc/:path";
 const TOKEN_ROUTE = "/events/token";
 
-function authMode(request: FastifyRequest): AuthMode {
-  const route = request.routeOptions.url;
-  if (route === undefined) return "none"; // 404: the not-found handler counts it
-  if (route === TRPC_ROUTE) {
+/** `routeOptions` is built afresh on every read (a 13-field object): read it once per request. */
+function authMode(request: FastifyRequest, route: FastifyRequest["routeOptions"]): AuthMode {
+  if (route.url === undefined) return "none"; // 404: the not-found handler counts it
+  if (route.url === TRPC_ROUTE) {
     return (request.params as { path?: string }).path === "events.stream" ? "stream" : "access";
   }
-  return request.routeOptions.config.auth ?? "access";
+  return route.config.auth ?? "access";
 }
 
 /** The token a stream endpoint may take outside the header: `?token=` or tRPC connectionParams. */
@@ -44,9 +44,10 @@ export function registerAuthentication(
   app.decorateRequest("identity", undefined);
   app.decorateRequest("authError", undefined);
   app.addHook("onRequest", async (request, reply) => {
-    const mode = authMode(request);
+    const route = request.routeOptions;
+    const mode = authMode(request, route);
     if (mode === "none") return;
-    const tokenRoute = request.routeOptions.url === TOKEN_ROUTE;
+    const tokenRoute = route.url === TOKEN_ROUTE;
     if (await deps.limits.exceeded("ip", request)) return deps.limits.reject("ip", request, reply);
     if (tokenRoute && (await deps.limits.exceeded("token-ip", request))) {
       return deps.limits.reject("token-ip", request, reply);

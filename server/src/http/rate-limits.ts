@@ -64,14 +64,17 @@ export async function registerRateLimits(
     ...(redis === undefined ? {} : { redis }),
   });
   const ip = (request: FastifyRequest) => normalizeIP(request.ip);
+  // Each limiter gets its own in-memory store: an LRU of `cache` keys (the plugin's default is
+  // 5,000). Beyond it the least recent user's or IP's count is dropped and its budget silently
+  // starts over; an instance holds 10,000 streams and their users. ~180 bytes per key. The
+  // plugin honours `cache` here (each limiter's store is sized by it), its types omit it.
+  const limiter = (max: number, keyGenerator: (request: FastifyRequest) => string) =>
+    app.createRateLimit({ max, keyGenerator, cache: 50_000 } as Parameters<typeof app.createRateLimit>[0]);
   const limiters = {
-    ip: app.createRateLimit({ max: config.ipMax, keyGenerator: (request) => `ip:${ip(request)}` }),
-    "token-ip": app.createRateLimit({
-      max: Math.max(1, Math.ceil(config.ipMax / 10)),
-      keyGenerator: (request) => `token-ip:${ip(request)}`,
-    }),
-    user: app.createRateLimit({ max: config.max, keyGenerator: (request) => `user:${userKey(request)}` }),
-    stream: app.createRateLimit({ max: config.streamMax, keyGenerator: (request) => `stream:${userKey(request)}` }),
+    ip: limiter(config.ipMax, (request) => `ip:${ip(request)}`),
+    "token-ip": limiter(Math.max(1, Math.ceil(config.ipMax / 10)), (request) => `token-ip:${ip(request)}`),
+    user: limiter(config.max, (request) => `user:${userKey(request)}`),
+    stream: limiter(config.streamMax, (request) => `stream:${userKey(request)}`),
   } satisfies Record<LimitScope, unknown>;
   const retryAfter = new WeakMap<FastifyRequest, number>();
 
