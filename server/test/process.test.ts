@@ -1,109 +1,24 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { MAIN, type SpawnedGateway, spawnGateway } from "./helpers/gateway-process.js";
 import { SseClient } from "./helpers/sse-client.js";
 import { accessToken } from "./helpers/tokens.js";
-
-/** The built entry point; the test run happens after `npm run build`. */
-const MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url));
-const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
 const JWT_SECRET = "process-test-jwt-secret-0123456789abcdef";
 const STREAM_TOKEN_SECRET = "process-test-stream-secret-0123456789abcdef";
 
-type Exit = { code: number | null; signal: NodeJS.Signals | null };
-
-type Gateway = {
-  child: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  exited: Promise<Exit>;
-  /** Resolves with the match once stdout matches; rejects if the process exits first or on timeout. */
-  waitForStdout: (pattern: RegExp, timeoutMs?: number) => Promise<RegExpMatchArray>;
-  /** Resolves with the exit; rejects when the process is still running after `timeoutMs`. */
-  waitForExit: (timeoutMs?: number) => Promise<Exit>;
-};
-
 const children: ChildProcess[] = [];
 
-/** Starts `node server/dist/main.js` with exactly `env` (plus PATH and HOME). */
-function startProcess(env: Record<string, string>): Gateway {
-  const child = spawn(process.execPath, [MAIN], {
-    cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.push(child);
-  let stdout = "";
-  let stderr = "";
-  child.stdout?.setEncoding("utf8");
-  child.stderr?.setEncoding("utf8");
-  child.stdout?.on("data", (chunk: string) => {
-    stdout += chunk;
-  });
-  child.stderr?.on("data", (chunk: string) => {
-    stderr += chunk;
-  });
-  // `close` fires after the exit and after stdout/stderr have been read to the end.
-  const exited = new Promise<Exit>((resolve) => {
-    child.once("close", (code, signal) => resolve({ code, signal }));
-  });
-  const describeOutput = () => `\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`;
-
-  return {
-    child,
-    stdout: () => stdout,
-    stderr: () => stderr,
-    exited,
-    waitForStdout(pattern, timeoutMs = 10_000) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          const match = pattern.exec(stdout);
-          if (match === null) return;
-          cleanup();
-          resolve(match);
-        };
-        const onExit = (exit: Exit) => {
-          cleanup();
-          reject(
-            new Error(`process exited (${JSON.stringify(exit)}) before stdout matched ${pattern}${describeOutput()}`),
-          );
-        };
-        const timer = setTimeout(() => {
-          cleanup();
-          reject(new Error(`stdout did not match ${pattern} within ${timeoutMs} ms${describeOutput()}`));
-        }, timeoutMs);
-        let done = false;
-        const cleanup = () => {
-          done = true;
-          clearTimeout(timer);
-          child.stdout?.off("data", check);
-        };
-        child.stdout?.on("data", check);
-        void exited.then((exit) => {
-          if (!done) onExit(exit);
-        });
-        check();
-      });
-    },
-    waitForExit(timeoutMs = 10_000) {
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(
-          () => reject(new Error(`process still running after ${timeoutMs} ms${describeOutput()}`)),
-          timeoutMs,
-        );
-        void exited.then((exit) => {
-          clearTimeout(timer);
-          resolve(exit);
-        });
-      });
-    },
-  };
+/** Starts `node server/dist/main.js` with exactly `env` (plus PATH and HOME); killed after each test. */
+function startProcess(env: Record<string, string>): SpawnedGateway {
+  const gateway = spawnGateway(env);
+  children.push(gateway.child);
+  return gateway;
 }
 
 /** The port from pino's "Server listening at http://127.0.0.1:<port>" line. */
-async function listeningPort(gateway: Gateway): Promise<number> {
+async function listeningPort(gateway: SpawnedGateway): Promise<number> {
   const match = await gateway.waitForStdout(/Server listening at http:\/\/127\.0\.0\.1:(\d+)/);
   return Number(match[1]);
 }
