@@ -60,33 +60,14 @@ export class Fleet {
   }
 
   #openSse(i, port, { path, headers }, done) {
-    let head = true;
     let attached = false;
-    let rest = null;
-    const socket = this.#connect(port, (chunk) => {
-      const buf = rest === null ? chunk : Buffer.concat([rest, chunk]);
-      let pos = 0;
-      if (head) {
-        const end = buf.indexOf(HEADER_END);
-        if (end === -1) {
-          rest = Buffer.from(buf);
-          return;
-        }
-        const status = buf.toString("latin1", 9, 12);
-        if (status !== "200") {
-          done(new Error(`stream ${i}: HTTP ${status} ${buf.toString("utf8", 0, Math.min(buf.length, 400))}`));
-          socket.destroy();
-          return;
-        }
-        head = false;
-        pos = end + 4;
-      }
-      let found = 0;
+    let text = `GET ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\naccept: text/event-stream\r\n`;
+    for (const [k, v] of Object.entries(headers ?? {})) text += `${k}: ${v}\r\n`;
+    const parse = (_socket, buf, pos) => {
       for (;;) {
         const end = buf.indexOf(FRAME_END, pos);
-        if (end === -1) break;
-        if (this.#count(i, buf, pos, end)) found++;
-        else if (!attached) {
+        if (end === -1) return pos;
+        if (!this.#count(i, buf, pos, end) && !attached) {
           const c = buf.indexOf(CONNECTED, pos);
           if (c !== -1 && c < end) {
             attached = true;
@@ -96,41 +77,17 @@ export class Fleet {
         }
         pos = end + 2;
       }
-      rest = pos < buf.length ? Buffer.from(buf.subarray(pos)) : null;
-      if (found > 0) this.onEvents?.();
-    });
-    socket.on("connect", () => {
-      let text = `GET ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\naccept: text/event-stream\r\n`;
-      for (const [k, v] of Object.entries(headers ?? {})) text += `${k}: ${v}\r\n`;
-      socket.write(`${text}\r\n`);
-    });
-    this.#watch(socket, i, () => attached, done);
+    };
+    this.#open(i, port, `${text}\r\n`, "200", parse, () => attached, done);
   }
 
   #openSocketIo(i, port, { path, headers }, done) {
-    let head = true;
     let attached = false;
-    let rest = null;
-    const socket = this.#connect(port, (chunk) => {
-      const buf = rest === null ? chunk : Buffer.concat([rest, chunk]);
-      let pos = 0;
-      if (head) {
-        const end = buf.indexOf(HEADER_END);
-        if (end === -1) {
-          rest = Buffer.from(buf);
-          return;
-        }
-        const status = buf.toString("latin1", 9, 12);
-        if (status !== "101") {
-          done(new Error(`socket ${i}: HTTP ${status}`));
-          socket.destroy();
-          return;
-        }
-        head = false;
-        pos = end + 4;
-      }
-      let found = 0;
-      // Server-to-client WebSocket frames are unmasked: opcode byte, length (7, 16 or 64 bit), payload.
+    let text = `GET ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\nupgrade: websocket\r\nconnection: Upgrade\r\n`;
+    for (const [k, v] of Object.entries(headers ?? {})) text += `${k}: ${v}\r\n`;
+    text += "sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n";
+    // Server-to-client WebSocket frames are unmasked: opcode byte, length (7, 16 or 64 bit), payload.
+    const parse = (socket, buf, pos) => {
       while (buf.length - pos >= 2) {
         let len = buf[pos + 1] & 0x7f;
         let start = pos + 2;
@@ -149,9 +106,8 @@ export class Fleet {
         if (opcode === 1) {
           const first = buf[start];
           if (first === 0x34 /* 4: socket.io packet */) {
-            if (buf[start + 1] === 0x32 /* 2: event */) {
-              if (this.#count(i, buf, start, end)) found++;
-            } else if (buf[start + 1] === 0x30 /* 0: connect ack */ && !attached) {
+            if (buf[start + 1] === 0x32 /* 2: event */) this.#count(i, buf, start, end);
+            else if (buf[start + 1] === 0x30 /* 0: connect ack */ && !attached) {
               attached = true;
               this.attached++;
               done();
@@ -161,15 +117,43 @@ export class Fleet {
         } else if (opcode === 8) socket.destroy();
         pos = end;
       }
+      return pos;
+    };
+    this.#open(i, port, text, "101", parse, () => attached, done);
+  }
+
+  /**
+   * One raw connection: sends `request`, checks the response status, then hands the body to
+   * `parse(socket, buf, pos)` (which returns how far it got; the rest waits for the next read).
+   */
+  #open(i, port, request, expectedStatus, parse, isAttached, done) {
+    let head = true;
+    let rest = null;
+    const socket = this.#connect(port, (chunk) => {
+      const buf = rest === null ? chunk : Buffer.concat([rest, chunk]);
+      let pos = 0;
+      if (head) {
+        const end = buf.indexOf(HEADER_END);
+        if (end === -1) {
+          rest = Buffer.from(buf);
+          return;
+        }
+        const status = buf.toString("latin1", 9, 12);
+        if (status !== expectedStatus) {
+          done(new Error(`stream ${i}: HTTP ${status} ${buf.toString("utf8", 0, Math.min(buf.length, 400))}`));
+          socket.destroy();
+          return;
+        }
+        head = false;
+        pos = end + 4;
+      }
+      const before = this.events;
+      pos = parse(socket, buf, pos);
       rest = pos < buf.length ? Buffer.from(buf.subarray(pos)) : null;
-      if (found > 0) this.onEvents?.();
+      if (this.events > before) this.onEvents?.();
     });
-    socket.on("connect", () => {
-      let text = `GET ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\nupgrade: websocket\r\nconnection: Upgrade\r\n`;
-      for (const [k, v] of Object.entries(headers ?? {})) text += `${k}: ${v}\r\n`;
-      socket.write(`${text}sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n`);
-    });
-    this.#watch(socket, i, () => attached, done);
+    socket.on("connect", () => socket.write(request));
+    this.#watch(socket, i, isAttached, done);
   }
 
   #connect(port, onChunk) {
