@@ -48,6 +48,32 @@ const LATENCY_NAMES = [...STREAM_NAMES, "gateway-trpc"];
 const n = (full) => Math.max(10, Math.round(full * scale));
 
 const ratio = (label, a, b, key, goal) => ({ label, a, b, key, goal });
+/** The two latency scenarios differ only in their load; targets, columns and ratios are the same. */
+function latencyScenario({ id, title, description, load }) {
+  return {
+    id,
+    title,
+    description,
+    targets: LATENCY_NAMES,
+    start: (name) => STREAM_TARGETS[name]({}),
+    run: (t) => latency(t, { ...load, warmupMs, durationMs }),
+    columns: [
+      { key: "p50Ms", label: "p50 ms", digits: 2 },
+      { key: "p99Ms", label: "p99 ms", digits: 2 },
+      { key: "p999Ms", label: "p99.9 ms", digits: 2 },
+      { key: "deliveriesPerSec", label: "deliveries/s" },
+    ],
+    headline: { key: "p99Ms", label: "p99 ms", lowerIsBetter: true, digits: 2 },
+    ratios: [
+      ratio("gateway p99 / naive p99", "gateway", "naive", "p99Ms", ["<=", 1.2]),
+      ratio("gateway p99 / Socket.IO p99", "gateway", "socket.io", "p99Ms"),
+      ratio("gateway p99 / better-sse p99", "gateway", "better-sse", "p99Ms"),
+      ratio("gateway (NATS) p99 / gateway p99", "gateway-nats", "gateway", "p99Ms"),
+      ratio("gateway (tRPC publish) p99 / naive p99", "gateway-trpc", "naive", "p99Ms"),
+    ],
+  };
+}
+
 const SCENARIOS = [
   {
     id: "fanout",
@@ -72,50 +98,18 @@ const SCENARIOS = [
       ratio("per CPU-second: gateway (NATS) / gateway", "gateway-nats", "gateway", "eventsPerCpuSec", [">=", 0.7]),
     ],
   },
-  {
+  latencyScenario({
     id: "latency-broadcast",
     title: "Latency, broadcasts",
     description: `${n(1000)} streams of one tenant, 50 broadcasts/s (${n(1000) * 50} deliveries/s); end-to-end latency from the publish call to frame receipt.`,
-    targets: LATENCY_NAMES,
-    start: (name) => STREAM_TARGETS[name]({}),
-    run: (t) => latency(t, { streams: n(1000), ratePerSec: 50, personal: false, warmupMs, durationMs }),
-    columns: [
-      { key: "p50Ms", label: "p50 ms", digits: 2 },
-      { key: "p99Ms", label: "p99 ms", digits: 2 },
-      { key: "p999Ms", label: "p99.9 ms", digits: 2 },
-      { key: "deliveriesPerSec", label: "deliveries/s" },
-    ],
-    headline: { key: "p99Ms", label: "p99 ms", lowerIsBetter: true, digits: 2 },
-    ratios: [
-      ratio("gateway p99 / naive p99", "gateway", "naive", "p99Ms", ["<=", 1.2]),
-      ratio("gateway p99 / Socket.IO p99", "gateway", "socket.io", "p99Ms"),
-      ratio("gateway p99 / better-sse p99", "gateway", "better-sse", "p99Ms"),
-      ratio("gateway (NATS) p99 / gateway p99", "gateway-nats", "gateway", "p99Ms"),
-      ratio("gateway (tRPC publish) p99 / naive p99", "gateway-trpc", "naive", "p99Ms"),
-    ],
-  },
-  {
+    load: { streams: n(1000), ratePerSec: 50, personal: false },
+  }),
+  latencyScenario({
     id: "latency-personal",
     title: "Latency, personal events",
     description: `${n(10000)} streams of distinct users, ${n(500)} personal events/s round-robin (each to one user); end-to-end latency.`,
-    targets: LATENCY_NAMES,
-    start: (name) => STREAM_TARGETS[name]({}),
-    run: (t) => latency(t, { streams: n(10000), ratePerSec: n(500), personal: true, warmupMs, durationMs }),
-    columns: [
-      { key: "p50Ms", label: "p50 ms", digits: 2 },
-      { key: "p99Ms", label: "p99 ms", digits: 2 },
-      { key: "p999Ms", label: "p99.9 ms", digits: 2 },
-      { key: "deliveriesPerSec", label: "deliveries/s" },
-    ],
-    headline: { key: "p99Ms", label: "p99 ms", lowerIsBetter: true, digits: 2 },
-    ratios: [
-      ratio("gateway p99 / naive p99", "gateway", "naive", "p99Ms", ["<=", 1.2]),
-      ratio("gateway p99 / Socket.IO p99", "gateway", "socket.io", "p99Ms"),
-      ratio("gateway p99 / better-sse p99", "gateway", "better-sse", "p99Ms"),
-      ratio("gateway (NATS) p99 / gateway p99", "gateway-nats", "gateway", "p99Ms"),
-      ratio("gateway (tRPC publish) p99 / naive p99", "gateway-trpc", "naive", "p99Ms"),
-    ],
-  },
+    load: { streams: n(10000), ratePerSec: n(500), personal: true },
+  }),
   {
     id: "idle",
     title: "Idle capacity",
