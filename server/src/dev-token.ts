@@ -1,3 +1,4 @@
+import { setClaimPath } from "@circl-bff/shared";
 import { SignJWT } from "jose";
 
 export const DEV_IDENTITY = { sub: "dev-user", tenantId: "dev-tenant", roles: ["admin"] } as const;
@@ -8,27 +9,15 @@ export async function mintDevToken(
   claims: { sub: string; tenantClaim: string; tenantId: string; rolesClaim: string; roles: readonly string[] },
   ttl = "24h",
 ): Promise<string> {
-  return new SignJWT(nest({ [claims.tenantClaim]: claims.tenantId, [claims.rolesClaim]: [...claims.roles] }))
+  const payload: Record<string, unknown> = {};
+  setClaimPath(payload, claims.tenantClaim, claims.tenantId);
+  setClaimPath(payload, claims.rolesClaim, [...claims.roles]);
+  return new SignJWT(payload)
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })
     .setSubject(claims.sub)
     .setIssuedAt()
     .setExpirationTime(ttl)
     .sign(secret);
-}
-
-/** `{"a.b": 1}` → `{a: {b: 1}}`, so dotted claim paths (`app_metadata.tenant_id`) work. */
-function nest(flat: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [path, value] of Object.entries(flat)) {
-    const parts = path.split(".");
-    let node = out;
-    for (const part of parts.slice(0, -1)) {
-      node[part] ??= {};
-      node = node[part] as Record<string, unknown>;
-    }
-    node[parts.at(-1) as string] = value;
-  }
-  return out;
 }
 
 export function devBanner(baseUrl: string, token: string, bus: string): string {

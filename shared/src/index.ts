@@ -1,3 +1,4 @@
+export * from "./claim-path.js";
 export * from "./event-schemas.js";
 export * from "./operations/index.js";
 export * from "./stream-key.js";

@@ -1,4 +1,5 @@
 import { createHmac } from "node:crypto";
+import { setClaimPath } from "@circl-bff/shared";
 
 export type DevTokenClaims = {
   sub: string;
@@ -23,21 +24,11 @@ export function mintDevAccessToken(secret: string, claims: DevTokenClaims, now =
   if (Buffer.byteLength(secret) < 32) throw new Error("the secret must be at least 32 bytes (as JWT_SECRET)");
   const iat = Math.floor(now / 1000);
   const payload: Record<string, unknown> = { sub: claims.sub, iat, exp: iat + (claims.ttlSeconds ?? 3600) };
-  setPath(payload, claims.tenantClaim ?? "tenantId", claims.tenantId);
-  setPath(payload, claims.rolesClaim ?? "roles", claims.roles ?? []);
+  setClaimPath(payload, claims.tenantClaim ?? "tenantId", claims.tenantId);
+  setClaimPath(payload, claims.rolesClaim ?? "roles", claims.roles ?? []);
   if (claims.issuer !== undefined) payload.iss = claims.issuer;
   if (claims.audience !== undefined) payload.aud = claims.audience;
   const signingInput = `${base64url(JSON.stringify({ alg: "HS256", typ: "JWT" }))}.${base64url(JSON.stringify(payload))}`;
   const signature = createHmac("sha256", secret).update(signingInput).digest("base64url");
   return `${signingInput}.${signature}`;
-}
-
-function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
-  const parts = path.split(".");
-  let node = target;
-  for (const part of parts.slice(0, -1)) {
-    node[part] ??= {};
-    node = node[part] as Record<string, unknown>;
-  }
-  node[parts.at(-1) as string] = value;
 }
