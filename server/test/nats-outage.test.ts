@@ -80,17 +80,26 @@ describe.skipIf(!available)("NATS outage with a full publish queue", () => {
   });
 });
 
+/**
+ * A gateway whose "stream replaced" callback settles `replacedReason`, and a stream of u1 (t1)
+ * that has received three events old1..old3.
+ */
+async function gatewayWithThreeEvents() {
+  let replaced: (reason: string) => void = () => undefined;
+  const replacedReason = new Promise<string>((resolve) => {
+    replaced = resolve;
+  });
+  const gw = await gateway({}, (reason) => replaced(reason));
+  const token = await gw.token({ sub: "u1", tenantId: "t1" });
+  const client = await stream(gw, token);
+  for (let i = 1; i <= 3; i++) await gw.publish(token, { type: `old${i}`, to: "me" });
+  await client.waitForData(3);
+  return { gw, replacedReason, token, client };
+}
+
 describe.skipIf(!available)("stream deleted and recreated", () => {
   it("stops the running instance (not ready, owner told) and answers an old id with reset on the new stream", async () => {
-    let replaced: (reason: string) => void = () => undefined;
-    const replacedReason = new Promise<string>((resolve) => {
-      replaced = resolve;
-    });
-    const old = await gateway({}, (reason) => replaced(reason));
-    const token = await old.token({ sub: "u1", tenantId: "t1" });
-    const client = await stream(old, token);
-    for (let i = 1; i <= 3; i++) await old.publish(token, { type: `old${i}`, to: "me" });
-    await client.waitForData(3);
+    const { gw: old, replacedReason, token, client } = await gatewayWithThreeEvents();
     const lastOldId = client.envelopes().at(-1)?.id as string;
 
     await suite.nats.jsm.streams.delete("EVENTS");
@@ -119,15 +128,7 @@ describe.skipIf(!available)("stream deleted and recreated", () => {
   });
 
   it("notices a stream recreated behind its back before handing out positions of the new one", async () => {
-    let replaced: (reason: string) => void = () => undefined;
-    const replacedReason = new Promise<string>((resolve) => {
-      replaced = resolve;
-    });
-    const gw = await gateway({}, (reason) => replaced(reason));
-    const token = await gw.token({ sub: "u1", tenantId: "t1" });
-    const client = await stream(gw, token);
-    for (let i = 1; i <= 3; i++) await gw.publish(token, { type: `old${i}`, to: "me" });
-    await client.waitForData(3);
+    const { replacedReason, client } = await gatewayWithThreeEvents();
     const info = await suite.nats.jsm.streams.info("EVENTS");
     await suite.nats.jsm.streams.delete("EVENTS");
     await suite.nats.jsm.streams.add({ ...info.config });
