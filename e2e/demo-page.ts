@@ -30,3 +30,10 @@ export async function expectState(page: Page, transport: "raw" | "trpc", state: 
 export async function receivedIds(bff: BffTestKit, page: Page, transport: "raw" | "trpc", type: string) {
   return (await bff.received(page, transport)).filter((e) => e.envelope.type === type).map((e) => e.envelope.id);
 }
+
+/** Waits until both transports delivered the last of `ids`, then expects exactly `ids`, in order, on each. */
+export async function expectDeliveredOnBoth(bff: BffTestKit, page: Page, ids: readonly string[]): Promise<void> {
+  for (const transport of ["raw", "trpc"] as const) await bff.waitForEvent(page, { transport, id: ids.at(-1) });
+  expect(await receivedIds(bff, page, "raw", "demo.message")).toEqual(ids);
+  expect(await receivedIds(bff, page, "trpc", "demo.message")).toEqual(ids);
+}

@@ -1,5 +1,5 @@
 import { expect, test } from "@circl-bff/client/testing";
-import { expectState, openDemo, receivedIds } from "./demo-page.js";
+import { expectDeliveredOnBoth, expectState, openDemo, receivedIds } from "./demo-page.js";
 
 // Chromium's offline emulation does not cut an SSE connection that is already open (verified:
 // events keep arriving after `setOffline(true)`), so the page also drops its connections
@@ -38,11 +38,7 @@ test("offline, events published meanwhile arrive exactly once and in order on bo
   await bff.waitForEvent(page, { transport: "raw", id: ids.at(-1) });
   await bff.waitForEvent(page, { transport: "trpc", id: ids.at(-1) });
   await publish(9, 10);
-  await bff.waitForEvent(page, { transport: "raw", id: ids.at(-1) });
-  await bff.waitForEvent(page, { transport: "trpc", id: ids.at(-1) });
-
-  expect(await receivedIds(bff, page, "raw", "demo.message")).toEqual(ids);
-  expect(await receivedIds(bff, page, "trpc", "demo.message")).toEqual(ids);
+  await expectDeliveredOnBoth(bff, page, ids);
   expect((await bff.received(page)).filter((e) => e.envelope.type === "reset")).toEqual([]);
   await expect(page.locator("#raw .resumed")).toHaveText("true");
   await expect(page.locator("#trpc .resumed")).toHaveText(/^true/);
