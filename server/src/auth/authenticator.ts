@@ -29,12 +29,10 @@ function isStreamToken(token: string): boolean {
  * once per connection, so `streams` skips it rather than keep an entry per open stream.
  */
 export function createAuthenticator(
-  verifyAccess: AccessTokenVerifier | { calls: AccessTokenVerifier; streams: AccessTokenVerifier },
+  { calls, streams }: { calls: AccessTokenVerifier; streams: AccessTokenVerifier },
   streamTokens: StreamTokens,
   revocations: RevocationList,
 ) {
-  const { calls, streams } =
-    typeof verifyAccess === "function" ? { calls: verifyAccess, streams: verifyAccess } : verifyAccess;
   const notRevoked = (identity: Identity): Identity => {
     if (revocations.isRevoked(identity)) throw new AuthError("revoked", "the token has been revoked");
     return identity;
