@@ -59,7 +59,7 @@ describe.skipIf(!available)("NATS outage", () => {
 });
 
 describe.skipIf(!available)("NATS outage with a full publish queue", () => {
-  it("answers SERVICE_UNAVAILABLE once NATS_PUBLISH_QUEUE_SIZE publishes wait, and keeps the queued ones", async () => {
+  it("answers 503 SERVICE_UNAVAILABLE with Retry-After on both doors once NATS_PUBLISH_QUEUE_SIZE publishes wait, and keeps the queued ones", async () => {
     const gw = await gateway({ NATS_PUBLISH_QUEUE_SIZE: "2" });
     const token = await gw.token({ sub: "u1", tenantId: "t1" });
     const client = await stream(gw, token);
@@ -73,7 +73,17 @@ describe.skipIf(!available)("NATS outage with a full publish queue", () => {
       body: JSON.stringify({ type: "q3", data: null, to: "me" }),
     });
     expect(full.status).toBe(503);
+    expect(full.headers.get("retry-after")).toBe("5");
     expect(((await full.json()) as { error: { data: { code: string } } }).error.data.code).toBe("SERVICE_UNAVAILABLE");
+    // The HTTP door answers the same, in the contract's error shape.
+    const fullRaw = await fetch(`${gw.url}/events/publish`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ type: "q4", data: null, to: "me" }),
+    });
+    expect(fullRaw.status).toBe(503);
+    expect(fullRaw.headers.get("retry-after")).toBe("5");
+    expect(await fullRaw.json()).toMatchObject({ statusCode: 503, error: "Service Unavailable" });
     await restartNats(suite.nats);
     await client.waitForData(2, 15_000);
     expect(client.dataEvents().map((e) => e.event)).toEqual(["q1", "q2"]);

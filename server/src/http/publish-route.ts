@@ -1,8 +1,7 @@
 import { publishInputSchema } from "@circl-bff/shared";
 import type { FastifyInstance } from "fastify";
 import type { z } from "zod";
-import { BusUnavailableError, EventTooLargeError } from "../bus/event-bus.js";
-import { type EventPublisher, ForbiddenError } from "../stream/event-publisher.js";
+import { type EventPublisher, publishFailure } from "../stream/event-publisher.js";
 import { requireIdentity } from "./authentication.js";
 import { sendError } from "./error-handler.js";
 
@@ -62,10 +61,10 @@ export function registerPublishRoute(app: FastifyInstance, deps: { publish: Even
       try {
         return await deps.publish(identity, parsed.data, request.id);
       } catch (error) {
-        if (error instanceof ForbiddenError) return sendError(reply, 403, error.message);
-        if (error instanceof BusUnavailableError) return sendError(reply, 503, error.message);
-        if (error instanceof EventTooLargeError) return sendError(reply, 413, error.message);
-        throw error;
+        const failure = publishFailure(error);
+        if (failure === undefined) throw error;
+        if (failure.retryAfterS !== undefined) reply.header("retry-after", String(failure.retryAfterS));
+        return sendError(reply, failure.status, failure.message);
       }
     },
   );

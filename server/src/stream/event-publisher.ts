@@ -1,12 +1,36 @@
 import { createHash } from "node:crypto";
 import type { PublishInput, PublishResult, StreamKey } from "@circl-bff/shared";
 import type { Identity } from "../auth/identity.js";
-import type { EventBus } from "../bus/event-bus.js";
+import { BusUnavailableError, type EventBus, EventTooLargeError } from "../bus/event-bus.js";
 import { formatEventId } from "../bus/position.js";
 import type { Metrics } from "../metrics.js";
 
 export class ForbiddenError extends Error {
   readonly statusCode = 403;
+}
+
+/** Seconds a client should wait before publishing again when the bus cannot take the event. */
+export const BUS_RETRY_AFTER_S = 5;
+
+/**
+ * How a refused publish is answered, the same on both doors: an HTTP status and a tRPC code,
+ * and `retryAfterS` (a `Retry-After` header) when waiting cures it.
+ */
+export type PublishFailure = {
+  status: 403 | 413 | 503;
+  code: "FORBIDDEN" | "PAYLOAD_TOO_LARGE" | "SERVICE_UNAVAILABLE";
+  message: string;
+  retryAfterS?: number;
+};
+
+/** The answer for an error the publisher throws on purpose; undefined for anything else (a 500). */
+export function publishFailure(error: unknown): PublishFailure | undefined {
+  if (error instanceof ForbiddenError) return { status: 403, code: "FORBIDDEN", message: error.message };
+  if (error instanceof EventTooLargeError) return { status: 413, code: "PAYLOAD_TOO_LARGE", message: error.message };
+  if (error instanceof BusUnavailableError) {
+    return { status: 503, code: "SERVICE_UNAVAILABLE", message: error.message, retryAfterS: BUS_RETRY_AFTER_S };
+  }
+  return undefined;
 }
 
 /**

@@ -11,8 +11,7 @@ import { initTRPC, TRPCError, tracked } from "@trpc/server";
 import type { Revocation } from "../auth/revocations.js";
 import "../http/request-auth.js";
 import { z } from "zod";
-import { BusUnavailableError, EventTooLargeError } from "../bus/event-bus.js";
-import { ForbiddenError } from "../stream/event-publisher.js";
+import { publishFailure } from "../stream/event-publisher.js";
 import { QueueSink } from "../stream/queue-sink.js";
 import type { TrpcContext } from "./context.js";
 import { createProxyProcedures } from "./proxy-router.js";
@@ -137,12 +136,10 @@ export function createAppRouter(options: RouterOptions) {
           try {
             return await ctx.services.publish(ctx.identity, input, ctx.requestId);
           } catch (error) {
-            if (error instanceof ForbiddenError) throw new TRPCError({ code: "FORBIDDEN", message: error.message });
-            if (error instanceof BusUnavailableError)
-              throw new TRPCError({ code: "SERVICE_UNAVAILABLE", message: error.message });
-            if (error instanceof EventTooLargeError)
-              throw new TRPCError({ code: "PAYLOAD_TOO_LARGE", message: error.message });
-            throw error;
+            const failure = publishFailure(error);
+            if (failure === undefined) throw error;
+            // The cause tells the tRPC plugin's responseMeta to add Retry-After.
+            throw new TRPCError({ code: failure.code, message: failure.message, cause: error });
           }
         }),
     }),

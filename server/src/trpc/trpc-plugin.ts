@@ -2,6 +2,7 @@ import { type FastifyTRPCPluginOptions, fastifyTRPCPlugin } from "@trpc/server/a
 import type { FastifyInstance } from "fastify";
 import { admitStream } from "../http/stream-auth.js";
 import type { ConnectionLimiter } from "../stream/connection-limiter.js";
+import { publishFailure } from "../stream/event-publisher.js";
 import type { TrpcContext, TrpcServices } from "./context.js";
 import type { AppRouter } from "./router.js";
 
@@ -24,6 +25,13 @@ export async function registerTrpc(
         trpcOptions: {
           router: deps.router,
           createContext: ({ req, res }): TrpcContext => ({ req, res, requestId: req.id, services: deps.services }),
+          // A publish the bus cannot take now says when to come back, as on `POST /events/publish`.
+          responseMeta({ errors }) {
+            const retryAfterS = errors
+              .map((error) => publishFailure(error.cause)?.retryAfterS)
+              .find((s) => s !== undefined);
+            return retryAfterS === undefined ? {} : { headers: { "retry-after": String(retryAfterS) } };
+          },
           onError({ error, req, path }) {
             if (error.code === "INTERNAL_SERVER_ERROR") req.log.error({ err: error, path }, "tRPC procedure failed");
           },
