@@ -47,34 +47,47 @@ export async function registerRawProxy(app: FastifyInstance, deps: RawProxyDeps)
       });
     }
 
-    // Everything that can refuse a request runs before its body is touched.
-    scope.addHook("onRequest", async (request, reply) => {
+    // Everything that can refuse a request runs before its body is touched. A callback hook (no
+    // promise per request); one that answers does not call `done`. A throw (no identity) goes
+    // to the error handler: 401.
+    scope.addHook("onRequest", (request, reply, done) => {
       const safe = checkProxyPath(request.raw.url ?? "", PROXY_PREFIX);
       if (!safe.ok) {
         request.log.info({ reason: safe.reason }, "proxy path refused");
-        return sendError(reply, 400, `invalid path: ${safe.reason}`);
+        sendError(reply, 400, `invalid path: ${safe.reason}`);
+        return;
       }
       // Verified (and counted against the user's budget) by the authentication hook.
       const identity = requireIdentity(request);
       const declared = Number(request.headers["content-length"] ?? 0);
       if (declared > deps.bodyLimitBytes) {
         reply.header("connection", "close");
-        return sendError(reply, 413, `request body larger than ${deps.bodyLimitBytes} bytes`);
+        sendError(reply, 413, `request body larger than ${deps.bodyLimitBytes} bytes`);
+        return;
       }
-      if (upstream === undefined) return sendError(reply, 503, "no upstream service is configured");
+      if (upstream === undefined) {
+        sendError(reply, 503, "no upstream service is configured");
+        return;
+      }
       state.set(request, { identity, rest: safe.rest });
+      done();
     });
 
     scope.route({
       method: [...METHODS],
       url: `${PROXY_PREFIX}/*`,
-      handler: async (request, reply) => {
+      // Not async: a plain call makes no promise; only an idempotent one waits for the store.
+      handler: (request, reply) => {
         const proxied = state.get(request);
-        if (proxied === undefined || upstream === undefined) return sendError(reply, 503, "no upstream service");
+        if (proxied === undefined || upstream === undefined) {
+          sendError(reply, 503, "no upstream service");
+          return;
+        }
         const rawKey = request.headers["idempotency-key"];
         const key = IDEMPOTENT_METHODS.has(request.method) ? rawKey : undefined;
         if (key !== undefined && (typeof key !== "string" || !IDEMPOTENCY_KEY.test(key))) {
-          return sendError(reply, 400, "Idempotency-Key must be 1-255 visible ASCII characters");
+          sendError(reply, 400, "Idempotency-Key must be 1-255 visible ASCII characters");
+          return;
         }
         const caller: CallerContext = {
           identity: proxied.identity,
@@ -84,20 +97,34 @@ export async function registerRawProxy(app: FastifyInstance, deps: RawProxyDeps)
           idempotencyKey: typeof rawKey === "string" ? rawKey : undefined,
         };
         const target = upstream.pathFor(proxied.rest);
-        if (key === undefined) return forward(request, reply, deps, caller, target, undefined);
-
-        const storeKey = IdempotencyStore.key(proxied.identity.tenantId, proxied.identity.userId, key);
-        const fingerprint = `${request.method} ${target}${querySuffix(request.raw.url)}`;
-        const acquired = await deps.idempotency.acquire(storeKey, fingerprint);
-        if (acquired.kind === "replay") return replay(reply, acquired.response);
-        if (acquired.kind === "mismatch") {
-          return sendError(reply, 422, "this Idempotency-Key was already used for a different request");
+        if (key === undefined) {
+          forward(request, reply, deps, caller, target, undefined);
+          return;
         }
-        reply.raw.once("close", () => acquired.finish(undefined));
-        return forward(request, reply, deps, caller, target, acquired.finish);
+        return forwardOnce(request, reply, deps, caller, target, key);
       },
     });
   });
+}
+
+/** An idempotent call: the stored answer of an earlier one, or forwarded and recorded. */
+async function forwardOnce(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  deps: RawProxyDeps,
+  caller: CallerContext,
+  target: string,
+  key: string,
+): Promise<FastifyReply> {
+  const storeKey = IdempotencyStore.key(caller.identity.tenantId, caller.identity.userId, key);
+  const fingerprint = `${request.method} ${target}${querySuffix(request.raw.url)}`;
+  const acquired = await deps.idempotency.acquire(storeKey, fingerprint);
+  if (acquired.kind === "replay") return replay(reply, acquired.response);
+  if (acquired.kind === "mismatch") {
+    return sendError(reply, 422, "this Idempotency-Key was already used for a different request");
+  }
+  reply.raw.once("close", () => acquired.finish(undefined));
+  return forward(request, reply, deps, caller, target, acquired.finish);
 }
 
 function querySuffix(url: string | undefined): string {
