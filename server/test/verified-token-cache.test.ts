@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { type AccessTokenVerifier, createAccessTokenVerifier } from "../src/auth/access-token.js";
 import { AuthError } from "../src/auth/auth-error.js";
+import { createAuthenticator } from "../src/auth/authenticator.js";
+import { RevocationList } from "../src/auth/revocations.js";
+import { createStreamTokens } from "../src/auth/stream-token.js";
 import { cacheVerifiedTokens } from "../src/auth/verified-token-cache.js";
 import { testConfig } from "./helpers/config.js";
 import { accessToken } from "./helpers/tokens.js";
@@ -30,6 +33,28 @@ describe("verified token cache", () => {
     expect(counting.calls()).toBe(1);
     await verify(await accessToken({ sub: "bob", tenantId: "acme" }));
     expect(counting.calls()).toBe(2);
+  });
+
+  it("serves a client's stream and its API calls from one verification, revocation still applying", async () => {
+    const counting = countingVerifier();
+    const revocations = new RevocationList(Date.now);
+    const authenticator = createAuthenticator(
+      cacheVerifiedTokens(counting.verify),
+      createStreamTokens(testConfig().streamToken),
+      revocations,
+    );
+    const token = await accessToken({ sub: "alice", tenantId: "acme" });
+    expect(await authenticator.stream(`Bearer ${token}`, undefined)).toMatchObject({ userId: "alice" });
+    expect(await authenticator.access(`Bearer ${token}`)).toMatchObject({ userId: "alice" });
+    expect(await authenticator.stream(`Bearer ${token}`, undefined)).toMatchObject({ userId: "alice" });
+    expect(counting.calls()).toBe(1);
+    revocations.add({
+      tenantId: "acme",
+      userId: "alice",
+      issuedBefore: Math.ceil(Date.now() / 1000) + 1,
+      until: Date.now() + 60_000,
+    });
+    await expect(authenticator.access(`Bearer ${token}`)).rejects.toMatchObject({ reason: "revoked" });
   });
 
   it("never caches a failure: a bad token is rejected every time", async () => {

@@ -24,12 +24,12 @@ function isStreamToken(token: string): boolean {
 }
 
 /**
- * Which token is accepted where (contract section 4). Access tokens on API calls may go through
- * a verification cache (`calls`, a publisher calls many times with one token); a stream verifies
- * once per connection, so `streams` skips it rather than keep an entry per open stream.
+ * Which token is accepted where (contract section 4). `verifyAccess` serves API calls and
+ * streams alike (in the app, one verification cache: a client opens its stream and calls the
+ * API with the same access token, and reconnects with it).
  */
 export function createAuthenticator(
-  { calls, streams }: { calls: AccessTokenVerifier; streams: AccessTokenVerifier },
+  verifyAccess: AccessTokenVerifier,
   streamTokens: StreamTokens,
   revocations: RevocationList,
 ) {
@@ -42,7 +42,7 @@ export function createAuthenticator(
     async access(authorization: string | undefined): Promise<Identity> {
       const token = bearerToken(authorization);
       if (token === undefined) throw new AuthError("missing", "missing bearer access token");
-      return notRevoked(await calls(token));
+      return notRevoked(await verifyAccess(token));
     },
     /**
      * Stream endpoints: an access or stream token in the header, or a stream token in the URL.
@@ -51,7 +51,9 @@ export function createAuthenticator(
     async stream(authorization: string | undefined, urlToken: string | undefined): Promise<Identity> {
       const headerToken = bearerToken(authorization);
       if (headerToken !== undefined) {
-        return notRevoked(await (isStreamToken(headerToken) ? streamTokens.verify(headerToken) : streams(headerToken)));
+        return notRevoked(
+          await (isStreamToken(headerToken) ? streamTokens.verify(headerToken) : verifyAccess(headerToken)),
+        );
       }
       if (urlToken === undefined) throw new AuthError("missing", "missing bearer token or stream token");
       if (!isStreamToken(urlToken)) {
