@@ -10,7 +10,7 @@ export class ForbiddenError extends Error {
 }
 
 /** Seconds a client should wait before publishing again when the bus cannot take the event. */
-export const BUS_RETRY_AFTER_S = 5;
+const BUS_RETRY_AFTER_S = 5;
 
 /**
  * How a refused publish is answered, the same on both doors: an HTTP status and a tRPC code,
