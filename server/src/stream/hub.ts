@@ -1,3 +1,4 @@
+import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import { keyId, type StreamKey } from "@circl-bff/shared";
 import type { BusEvent, EventBus, Unsubscribe } from "../bus/event-bus.js";
 import { isGap } from "../bus/event-bus.js";
@@ -7,6 +8,9 @@ import type { Metrics } from "../metrics.js";
 import { type StreamEvent, toResetEvent, toStreamEvent } from "./stream-event.js";
 import { type SessionOwner, StreamSession } from "./stream-session.js";
 import type { EndReason, StreamSink } from "./stream-sink.js";
+
+/** Replayed events between two turns of the event loop during a catch-up. */
+const CATCH_UP_SLICE = 1000;
 
 export type HubOptions = {
   replayBufferSize: number;
@@ -151,9 +155,20 @@ export class Hub implements SessionOwner {
     }
     if (plan.resumed) {
       if (plan.skipThrough !== undefined) session.skipThrough(plan.skipThrough);
+      let sinceYield = 0;
       for await (const item of plan.history) {
         if (session.isClosed) return;
-        await session.replay("frame" in item ? item : toStreamEvent(epoch, item));
+        const wait = session.replay("frame" in item ? item : toStreamEvent(epoch, item));
+        if (wait !== undefined) {
+          await wait;
+          sinceYield = 0;
+        } else if (++sinceYield >= CATCH_UP_SLICE) {
+          // History from memory never waits on I/O by itself: without this, a reconnect storm
+          // replays in promise turns for seconds while nothing else runs (no new connection, no
+          // health check, no batch leaves for the sockets; load shedding then refuses requests).
+          await yieldToEventLoop();
+          sinceYield = 0;
+        }
       }
     }
     session.goLive();

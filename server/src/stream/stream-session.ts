@@ -54,10 +54,14 @@ export class StreamSession {
     this.send(event);
   }
 
-  /** History (or a reset) during catch-up; waits while the client is not reading. */
-  async replay(event: StreamEvent): Promise<void> {
+  /**
+   * History (or a reset) during catch-up. Returns a promise only when the client is not reading
+   * and the caller must wait: an `await` per replayed event costs a promise turn each.
+   */
+  replay(event: StreamEvent): Promise<void> | undefined {
     this.send(event);
-    if (!this.closed && this.sink.pendingBytes() > this.maxPendingBytes / 2) await this.sink.waitForRoom();
+    if (!this.closed && this.sink.pendingBytes() > this.maxPendingBytes / 2) return this.sink.waitForRoom();
+    return undefined;
   }
 
   /** The client already has every event up to `seq`: queued live events up to it are not sent. */
