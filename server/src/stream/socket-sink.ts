@@ -1,5 +1,5 @@
 import type { ServerResponse } from "node:http";
-import { anonymousEventFrame, pingFrame, retryFrame } from "./sse-frame.js";
+import { anonymousEventFrame, httpChunk, pingFrame, retryFrame } from "./sse-frame.js";
 import type { StreamEvent } from "./stream-event.js";
 import type { EndReason, StreamSink } from "./stream-sink.js";
 import { type Flushable, flushSoon } from "./write-coalescer.js";
@@ -117,17 +117,4 @@ export class SocketSink implements StreamSink, Flushable {
     if (Array.isArray(batch)) batch.push(frame);
     else this.batch = [batch, frame];
   }
-}
-
-const CRLF = Buffer.from("\r\n");
-
-/** `<size in hex>\r\n<data>\r\n`: one chunk of a chunked HTTP/1.1 body, in one buffer. */
-function httpChunk(batch: Buffer | Buffer[], bytes: number): Buffer {
-  const head = `${bytes.toString(16)}\r\n`;
-  const out = Buffer.allocUnsafe(head.length + bytes + 2);
-  let at = out.write(head, 0, "latin1");
-  if (Array.isArray(batch)) for (const frame of batch) at += frame.copy(out, at);
-  else at += batch.copy(out, at);
-  CRLF.copy(out, at);
-  return out;
 }
