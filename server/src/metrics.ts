@@ -106,9 +106,10 @@ export function createMetrics() {
 export type Metrics = ReturnType<typeof createMetrics>;
 
 /**
- * Records request durations with the histogram's labelled children looked up once per (method,
- * route, status) instead of hashing the three labels on every request (prom-client's `labels`).
- * Routes are the registered patterns, so the set stays small.
+ * Records request durations with the histogram's labelled children made once per (method, route,
+ * status): prom-client's `labels()` builds a label object, validates it and makes two closures
+ * on every call. (Its child's `observe` still hashes the labels each time, ~2 µs per request in
+ * the proxy's profile.) Routes are the registered patterns, so the set stays small.
  */
 export function durationObserver(metrics: Metrics) {
   const children = new Map<string, ReturnType<Metrics["httpRequestDuration"]["labels"]>>();
