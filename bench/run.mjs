@@ -78,8 +78,8 @@ const SCENARIOS = [
   {
     id: "fanout",
     title: "Fan-out",
-    description: `${n(1000)} streams of one tenant; ~200-byte broadcasts published through each server's API in a closed loop (up to 64 events per stream and 16 publish requests in flight); delivered events/s across all streams.`,
-    targets: STREAM_NAMES,
+    description: `${n(1000)} streams of one tenant; ~200-byte broadcasts published through each server's API in a closed loop (up to 64 events per stream and 16 publish requests in flight); delivered events/s across all streams. gateway-nats-backend: the same loop, but a backend publishes to JetStream directly (the gateway only delivers).`,
+    targets: [...STREAM_NAMES, "gateway-nats-backend"],
     start: (name) => STREAM_TARGETS[name]({}),
     run: (t) => fanout(t, { streams: n(1000), warmupMs, durationMs }),
     columns: [
@@ -92,10 +92,15 @@ const SCENARIOS = [
       ratio("gateway / Socket.IO", "gateway", "socket.io", "eventsPerSec", [">=", 1.3]),
       ratio("gateway / better-sse", "gateway", "better-sse", "eventsPerSec", [">=", 1.3]),
       ratio("gateway (NATS) / gateway", "gateway-nats", "gateway", "eventsPerSec", [">=", 0.7]),
+      ratio("gateway (NATS, backend) / gateway", "gateway-nats-backend", "gateway", "eventsPerSec", [">=", 0.7]),
       ratio("per CPU-second: gateway / naive", "gateway", "naive", "eventsPerCpuSec", [">=", 1.0]),
       ratio("per CPU-second: gateway / Socket.IO", "gateway", "socket.io", "eventsPerCpuSec", [">=", 1.3]),
       ratio("per CPU-second: gateway / better-sse", "gateway", "better-sse", "eventsPerCpuSec", [">=", 1.3]),
       ratio("per CPU-second: gateway (NATS) / gateway", "gateway-nats", "gateway", "eventsPerCpuSec", [">=", 0.7]),
+      ratio("per CPU-second: gateway (NATS, backend) / gateway", "gateway-nats-backend", "gateway", "eventsPerCpuSec", [
+        ">=",
+        0.7,
+      ]),
     ],
   },
   latencyScenario({

@@ -2,6 +2,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { broadcastSubject, personalSubject } from "@circl-bff/shared";
+import { jetstream } from "@nats-io/jetstream";
+import { connect as natsConnect } from "@nats-io/transport-node";
 import { SignJWT } from "jose";
 import { httpJson } from "./http.mjs";
 import { freePort, startProcess } from "./proc.mjs";
@@ -162,31 +165,61 @@ export async function startNats() {
   };
 }
 
+/** The gateway on its own nats-server; `undefined` when this build ignores NATS_URL. */
+async function startGatewayOnNats(opts) {
+  const nats = await startNats();
+  try {
+    const gateway = await startGateway({ ...opts, env: { NATS_URL: nats.url } });
+    const stop = async () => {
+      await gateway.stop();
+      await nats.stop();
+    };
+    if (gateway.bus !== "nats") {
+      await stop();
+      return { unavailable: "not available in this build (the gateway ignores NATS_URL)" };
+    }
+    return { ...gateway, nats, stop };
+  } catch (error) {
+    await nats.stop();
+    throw error;
+  }
+}
+
 /**
- * The stream targets by name. `gateway-nats` spawns its own nats-server and reports itself
- * unavailable when the gateway of this build ignores NATS_URL (its /ready says bus "memory").
+ * The gateway on NATS with the events published the way a backend does (contract section 6):
+ * by this process, as a JetStream client, to the tenant's or the user's subject, each publish
+ * awaiting its JetStream ack. The gateway only delivers; no HTTP publish passes through it.
+ */
+async function startGatewayOnNatsWithBackend(opts) {
+  const gateway = await startGatewayOnNats(opts);
+  if (gateway.unavailable !== undefined) return gateway;
+  const nc = await natsConnect({ servers: gateway.nats.url, name: "bench-backend" });
+  const js = jetstream(nc);
+  const body = (data) => JSON.stringify({ type: "bench", data });
+  return {
+    ...gateway,
+    async publish(data, userIndex) {
+      const subject = userIndex === undefined ? broadcastSubject(TENANT) : personalSubject(TENANT, `u${userIndex}`);
+      const ack = await js.publish(subject, body(data));
+      return { id: String(ack.seq) };
+    },
+    async stop() {
+      await nc.close();
+      await gateway.stop();
+    },
+  };
+}
+
+/**
+ * The stream targets by name. The NATS targets spawn their own nats-server and report
+ * themselves unavailable when the gateway of this build ignores NATS_URL (its /ready says bus
+ * "memory").
  */
 export const STREAM_TARGETS = {
   gateway: (opts) => startGateway(opts),
   "gateway-trpc": (opts) => startGateway({ ...opts, publishVia: "trpc" }),
-  "gateway-nats": async (opts) => {
-    const nats = await startNats();
-    try {
-      const gateway = await startGateway({ ...opts, env: { NATS_URL: nats.url } });
-      const stop = async () => {
-        await gateway.stop();
-        await nats.stop();
-      };
-      if (gateway.bus !== "nats") {
-        await stop();
-        return { unavailable: "not available in this build (the gateway ignores NATS_URL)" };
-      }
-      return { ...gateway, stop };
-    } catch (error) {
-      await nats.stop();
-      throw error;
-    }
-  },
+  "gateway-nats": startGatewayOnNats,
+  "gateway-nats-backend": startGatewayOnNatsWithBackend,
   naive: (opts) => startComparator("naive.mjs", opts),
   "socket.io": (opts) => startComparator("socketio.mjs", { ...opts, kind: "sio" }),
   "better-sse": (opts) => startComparator("better-sse.mjs", opts),
