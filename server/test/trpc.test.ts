@@ -140,6 +140,40 @@ describe("events.publish", () => {
   });
 });
 
+  it("answers a call in one piece with a content-length, and a streamed (jsonl) batch as a stream", async () => {
+    const gw = await gateway();
+    const headers = { "content-type": "application/json", authorization: `Bearer ${await gw.token({ sub: "u1" })}` };
+    const call = (path: string, body: unknown, extra: Record<string, string> = {}) =>
+      fetch(`${gw.url}/trpc/${path}`, { method: "POST", headers: { ...headers, ...extra }, body: JSON.stringify(body) });
+
+    const ok = await call("events.publish", { type: "whole", data: { n: 1 }, to: "me" });
+    const okText = await ok.text();
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get("transfer-encoding")).toBeNull();
+    expect(ok.headers.get("content-length")).toBe(String(Buffer.byteLength(okText)));
+    expect(ok.headers.get("content-type")).toBe("application/json");
+    expect(ok.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(ok.headers.get("x-request-id")).toMatch(/./);
+    expect((JSON.parse(okText) as { result: { data: { status: string } } }).result.data.status).toBe("published");
+
+    const bad = await call("events.publish", { type: "connected", data: null, to: "me" });
+    const badText = await bad.text();
+    expect(bad.status).toBe(400);
+    expect(bad.headers.get("content-length")).toBe(String(Buffer.byteLength(badText)));
+    expect((JSON.parse(badText) as { error: { data: { code: string } } }).error.data.code).toBe("BAD_REQUEST");
+
+    const streamed = await call(
+      "events.publish?batch=1",
+      { 0: { type: "streamed", data: null, to: "me" } },
+      { "trpc-accept": "application/jsonl" },
+    );
+    expect(streamed.status).toBe(200);
+    expect(streamed.headers.get("transfer-encoding")).toBe("chunked");
+    expect(streamed.headers.get("content-length")).toBeNull();
+    expect(await streamed.text()).toContain('"status":"published"');
+    expect(gw.app.bus.head()).toBe(2);
+  });
+
 describe("events.stream", () => {
   it("yields the same envelopes and ids as the raw route, and both resume across server-side reconnects", async () => {
     const gw = await gateway({ SSE_MAX_CONNECTION_MS: "1500", SSE_HEARTBEAT_MS: "500" });
