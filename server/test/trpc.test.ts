@@ -138,13 +138,16 @@ describe("events.publish", () => {
     expect(res.status).toBe(401);
     expect(((await res.json()) as { error: { data: { code: string } } }).error.data.code).toBe("UNAUTHORIZED");
   });
-});
 
   it("answers a call in one piece with a content-length, and a streamed (jsonl) batch as a stream", async () => {
     const gw = await gateway();
     const headers = { "content-type": "application/json", authorization: `Bearer ${await gw.token({ sub: "u1" })}` };
     const call = (path: string, body: unknown, extra: Record<string, string> = {}) =>
-      fetch(`${gw.url}/trpc/${path}`, { method: "POST", headers: { ...headers, ...extra }, body: JSON.stringify(body) });
+      fetch(`${gw.url}/trpc/${path}`, {
+        method: "POST",
+        headers: { ...headers, ...extra },
+        body: JSON.stringify(body),
+      });
 
     const ok = await call("events.publish", { type: "whole", data: { n: 1 }, to: "me" });
     const okText = await ok.text();
@@ -173,6 +176,7 @@ describe("events.publish", () => {
     expect(await streamed.text()).toContain('"status":"published"');
     expect(gw.app.bus.head()).toBe(2);
   });
+});
 
 describe("events.stream", () => {
   it("yields the same envelopes and ids as the raw route, and both resume across server-side reconnects", async () => {
