@@ -3,15 +3,18 @@ import { MemoryBus } from "../src/bus/memory-bus.js";
 import { formatEventId } from "../src/bus/position.js";
 import { createMetrics } from "../src/metrics.js";
 import { Hub } from "../src/stream/hub.js";
+import type { StreamEvent } from "../src/stream/stream-event.js";
 import type { StreamSink } from "../src/stream/stream-sink.js";
 
 /** A client that takes everything at once (never a reason to wait), counting what it got. */
 class CountingSink implements StreamSink {
   readonly transport = "raw";
   delivered = 0;
+  readonly events: StreamEvent[] = [];
   start(): void {}
-  deliver(): void {
+  deliver(event: StreamEvent): void {
     this.delivered++;
+    this.events.push(event);
   }
   pendingBytes(): number {
     return 0;
@@ -54,6 +57,31 @@ describe("hub catch-up", () => {
     expect(sink.delivered).toBe(4000);
     // Other work (new connections, health checks, the sockets' write batches) ran in between.
     expect(turns.filter((n) => n > 0 && n < 4000).length).toBeGreaterThanOrEqual(2);
+    hub.close();
+    await bus.close();
+  });
+
+  it("builds each replayed event's frame once for all the streams resuming together", async () => {
+    const bus = new MemoryBus({ historySize: 100 });
+    const tenant = { tenant: "t1" };
+    const first = await bus.publish(tenant, { type: "n", data: 0 });
+    if (first.status === "queued") throw new Error("the in-process bus never queues");
+    for (let n = 1; n <= 50; n++) await bus.publish(tenant, { type: "n", data: n });
+    const hub = new Hub(
+      bus,
+      { replayBufferSize: 100, maxPendingBytes: 1 << 30, maxConnectionMs: 3_600_000, tickMs: 1000, lingerMs: 30_000 },
+      createMetrics(),
+    );
+    const lastEventId = formatEventId(bus.epoch, first.position.seq);
+    const sinks = [new CountingSink(), new CountingSink(), new CountingSink()];
+    const sessions = sinks.map((sink, i) => hub.open({ tenantId: "t1", userId: `u${i}`, lastEventId, sink }));
+    await Promise.all(sessions.map((session) => session.ready));
+    const [a, b, c] = sinks.map((sink) => sink.events);
+    expect(a?.map((e) => e.envelope.data)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    for (const other of [b, c]) {
+      expect(other).toHaveLength(50);
+      for (const [i, event] of (other ?? []).entries()) expect(event.frame).toBe(a?.[i]?.frame);
+    }
     hub.close();
     await bus.close();
   });

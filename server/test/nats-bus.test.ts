@@ -1,5 +1,6 @@
 import { broadcastSubject, personalSubject } from "@circl-bff/shared";
 import { describe, expect, it } from "vitest";
+import { type BusEvent, isGap } from "../src/bus/event-bus.js";
 import { type Gateway, startGateway } from "./helpers/gateway.js";
 import { checkAwkwardIdIsolation } from "./helpers/isolation.js";
 import { trackHandles } from "./helpers/leak-check.js";
@@ -161,6 +162,37 @@ describe.skipIf(!available)("NATS bus: resume from JetStream", () => {
     expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
     expect(await metric(gw, /^replay_events_total\{source="jetstream"\}/)).toBe(5000);
     expect(JSON.parse(client.events.find((e) => e.event === "connected")?.data ?? "{}").resumed).toBe(true);
+  });
+
+  it("hands reads of the same positions the same decoded events (a reconnect storm decodes each once)", async () => {
+    const gw = await gateway({ REPLAY_BUFFER_SIZE: "10" });
+    const subject = broadcastSubject("t1");
+    const first = await suite.nats.js.publish(subject, body({ type: "start", data: 0 }));
+    const acks = [];
+    for (let i = 1; i <= 300; i++) {
+      acks.push(suite.nats.js.publish(i % 3 === 0 ? broadcastSubject("t2") : subject, body({ type: "n", data: i })));
+    }
+    const last = (await Promise.all(acks)).at(-1)?.seq as number;
+    await eventually(() => gw.app.bus.head() >= last, 10_000, "the gateway to see every event");
+    const read = async (tenant: string) => {
+      const history = await gw.app.bus.readAfter([{ tenant }], first.seq, last);
+      if (isGap(history)) throw new Error(history.gap);
+      const events: BusEvent[] = [];
+      for await (const event of history) events.push(event);
+      return events;
+    };
+    const [a, b] = await Promise.all([read("t1"), read("t1")]);
+    const expected = Array.from({ length: 300 }, (_, i) => i + 1).filter((i) => i % 3 !== 0);
+    expect(a.map((e) => e.data)).toEqual(expected);
+    expect(a.every((e) => e.key.tenant === "t1" && e.type === "n")).toBe(true);
+    expect(b).toHaveLength(expected.length);
+    for (const [i, event] of b.entries()) expect(event).toBe(a[i]);
+    // Later, and another tenant reading the same range: its own events only, none of t1's.
+    const again = await read("t1");
+    for (const [i, event] of again.entries()) expect(event).toBe(a[i]);
+    const other = await read("t2");
+    expect(other.map((e) => e.data)).toEqual(Array.from({ length: 100 }, (_, i) => 3 * (i + 1)));
+    expect(other.every((e) => e.key.tenant === "t2")).toBe(true);
   });
 
   it("answers reset when the position is older than the stream's first sequence", async () => {

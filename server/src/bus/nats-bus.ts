@@ -32,6 +32,7 @@ import {
   streamEpoch,
 } from "./nats-stream-setup.js";
 import { type DeadLetters, type PendingPublish, PublishQueue, type SendOutcome } from "./publish-queue.js";
+import { RecentBacklog } from "./recent-backlog.js";
 import { Slots } from "./slots.js";
 
 type Inc = { inc(value?: number): void };
@@ -84,6 +85,12 @@ const BACKLOG_CHUNK = 1000;
  */
 const BACKLOG_READS = 16;
 const BACKLOG_PULL_MESSAGES = 256;
+/**
+ * Decoded backlog events shared by reads of the same positions (a reconnect storm): at most
+ * 10,000 events and 16 MiB of message bodies, ~1 KB per event of the benchmark's size with the
+ * frame the hub builds for it (held as long as the event is).
+ */
+const RECENT_BACKLOG = { maxEvents: 10_000, maxBytes: 16 * 1024 * 1024 };
 /** Messages held while the stream's identity is being re-checked (after a consumer reset). */
 const MAX_HELD = 10_000;
 
@@ -112,6 +119,7 @@ export class NatsBus implements EventBus {
   private live: ConsumerMessages | undefined;
   private readonly backlogs = new Set<ConsumerMessages>();
   private readonly backlogSlots = new Slots(BACKLOG_READS);
+  private readonly recentBacklog = new RecentBacklog(RECENT_BACKLOG);
   private readonly listeners = new KeyListeners();
   private headWaiters: { seq: number; wake: () => void; cancel: () => void }[] = [];
   private readonly controlListeners = new Set<(message: ControlMessage) => void>();
@@ -275,6 +283,7 @@ export class NatsBus implements EventBus {
     if (left > 0) this.options.logger.error({ count: left }, "queued publishes lost at shutdown");
     this.live?.stop();
     for (const backlog of this.backlogs) backlog.stop();
+    this.recentBacklog.clear();
     this.listeners.clear();
     await withTimeout(
       this.nc.drain().catch(() => undefined),
@@ -338,7 +347,7 @@ export class NatsBus implements EventBus {
         const finished = message.seq >= upTo || message.info.pending === 0;
         const key = message.seq <= upTo ? wanted.get(message.subject) : undefined;
         if (key !== undefined) {
-          const decoded = this.decode(message, false, key);
+          const decoded = this.recentBacklog.get(message.seq) ?? this.decodeBacklog(message, key);
           if (decoded !== undefined) chunk.push(decoded);
         }
         if (finished || chunk.length >= BACKLOG_CHUNK) {
@@ -445,6 +454,12 @@ export class NatsBus implements EventBus {
     for (const waiter of due) waiter.wake();
   }
 
+  private decodeBacklog(message: JsMsg, key: StreamKey): BusEvent | undefined {
+    const event = this.decode(message, false, key);
+    if (event !== undefined) this.recentBacklog.add(event, message.data.length);
+    return event;
+  }
+
   /** `key`: the message's key when the caller already knows it from the subject. */
   private decode(message: JsMsg, count: boolean, key?: StreamKey): BusEvent | undefined {
     const decoded = decodeMessage(
@@ -506,6 +521,7 @@ export class NatsBus implements EventBus {
     if (this.replaced !== undefined || this.closed) return;
     this.replaced = reason;
     this.held = [];
+    this.recentBacklog.clear();
     this.live?.stop();
     this.options.logger.error(
       { stream: this.options.stream.name, epoch: this.epoch, reason },

@@ -72,6 +72,12 @@ export class Hub implements SessionOwner {
   /** Topics no stream uses, until they expire: the timer looks at these, not at every topic. */
   private readonly lingering = new Set<Topic>();
   private readonly sessions = new Set<StreamSession>();
+  /**
+   * History from the bus, enveloped and serialised once per event object: streams resuming
+   * together get the same objects from the bus (its history, or JetStream's recent backlog),
+   * and with them the same frame. Entries go when the bus lets go of the event.
+   */
+  private readonly historyFrames = new WeakMap<BusEvent, StreamEvent>();
   private readonly timer: NodeJS.Timeout;
   private readonly now: () => number;
 
@@ -158,7 +164,7 @@ export class Hub implements SessionOwner {
       let sinceYield = 0;
       for await (const item of plan.history) {
         if (session.isClosed) return;
-        const wait = session.replay("frame" in item ? item : toStreamEvent(epoch, item));
+        const wait = session.replay("frame" in item ? item : this.historyFrame(epoch, item));
         if (wait !== undefined) {
           await wait;
           sinceYield = 0;
@@ -172,6 +178,15 @@ export class Hub implements SessionOwner {
       }
     }
     session.goLive();
+  }
+
+  private historyFrame(epoch: string, event: BusEvent): StreamEvent {
+    let framed = this.historyFrames.get(event);
+    if (framed === undefined) {
+      framed = toStreamEvent(epoch, event);
+      this.historyFrames.set(event, framed);
+    }
+    return framed;
   }
 
   /** Ends the streams whose opening request matches (e.g. a revoked user's). Returns how many. */
