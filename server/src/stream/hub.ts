@@ -75,9 +75,10 @@ export class Hub implements SessionOwner {
   /**
    * History from the bus, enveloped and serialised once per event object: streams resuming
    * together get the same objects from the bus (its history, or JetStream's recent backlog),
-   * and with them the same frame. Entries go when the bus lets go of the event.
+   * and with them the same frame. Started afresh at every tick, so that history replayed once
+   * keeps no second copy for as long as the bus keeps the event.
    */
-  private readonly historyFrames = new WeakMap<BusEvent, StreamEvent>();
+  private historyFrames = new WeakMap<BusEvent, StreamEvent>();
   private readonly timer: NodeJS.Timeout;
   private readonly now: () => number;
 
@@ -293,6 +294,7 @@ export class Hub implements SessionOwner {
 
   private tick(): void {
     const now = this.now();
+    this.historyFrames = new WeakMap();
     for (const session of this.sessions) session.tick(now);
     for (const topic of this.lingering) {
       if (topic.idleSince !== undefined && now - topic.idleSince >= this.options.lingerMs) {
