@@ -32,7 +32,7 @@ import {
   streamEpoch,
 } from "./nats-stream-setup.js";
 import { type DeadLetters, type PendingPublish, PublishQueue, type SendOutcome } from "./publish-queue.js";
-import { RecentBacklog } from "./recent-backlog.js";
+import { RecentBySeq } from "./recent-by-seq.js";
 import { Slots } from "./slots.js";
 
 type Inc = { inc(value?: number): void };
@@ -87,10 +87,9 @@ const BACKLOG_READS = 16;
 const BACKLOG_PULL_MESSAGES = 256;
 /**
  * Decoded backlog events shared by reads of the same positions (a reconnect storm): at most
- * 10,000 events and 16 MiB of message bodies, ~1 KB per event of the benchmark's size with the
- * frame the hub builds for it (held as long as the event is).
+ * 10,000 events and 16 MiB of message bodies (~0.5 KB per event of the benchmark's size).
  */
-const RECENT_BACKLOG = { maxEvents: 10_000, maxBytes: 16 * 1024 * 1024 };
+const RECENT_BACKLOG = { maxItems: 10_000, maxBytes: 16 * 1024 * 1024 };
 /** Messages held while the stream's identity is being re-checked (after a consumer reset). */
 const MAX_HELD = 10_000;
 
@@ -119,7 +118,7 @@ export class NatsBus implements EventBus {
   private live: ConsumerMessages | undefined;
   private readonly backlogs = new Set<ConsumerMessages>();
   private readonly backlogSlots = new Slots(BACKLOG_READS);
-  private readonly recentBacklog = new RecentBacklog(RECENT_BACKLOG);
+  private readonly recentBacklog = new RecentBySeq<BusEvent>(RECENT_BACKLOG);
   private readonly listeners = new KeyListeners();
   private headWaiters: { seq: number; wake: () => void; cancel: () => void }[] = [];
   private readonly controlListeners = new Set<(message: ControlMessage) => void>();

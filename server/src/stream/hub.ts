@@ -3,6 +3,7 @@ import { keyId, type StreamKey } from "@circl-bff/shared";
 import type { BusEvent, EventBus, Unsubscribe } from "../bus/event-bus.js";
 import { isGap } from "../bus/event-bus.js";
 import { parseEventId } from "../bus/position.js";
+import { RecentBySeq } from "../bus/recent-by-seq.js";
 import { mergeBySeq, ReplayBuffer } from "../bus/replay-buffer.js";
 import type { Metrics } from "../metrics.js";
 import { type StreamEvent, toResetEvent, toStreamEvent } from "./stream-event.js";
@@ -73,12 +74,11 @@ export class Hub implements SessionOwner {
   private readonly lingering = new Set<Topic>();
   private readonly sessions = new Set<StreamSession>();
   /**
-   * History from the bus, enveloped and serialised once per event object: streams resuming
-   * together get the same objects from the bus (its history, or JetStream's recent backlog),
-   * and with them the same frame. Started afresh at every tick, so that history replayed once
+   * History from the bus, enveloped and serialised once for the streams resuming together:
+   * the frames built last, at most 10,000 and 16 MiB of them, so that history replayed once
    * keeps no second copy for as long as the bus keeps the event.
    */
-  private historyFrames = new WeakMap<BusEvent, StreamEvent>();
+  private readonly recentFrames = new RecentBySeq<StreamEvent>({ maxItems: 10_000, maxBytes: 16 * 1024 * 1024 });
   private readonly timer: NodeJS.Timeout;
   private readonly now: () => number;
 
@@ -182,10 +182,10 @@ export class Hub implements SessionOwner {
   }
 
   private historyFrame(epoch: string, event: BusEvent): StreamEvent {
-    let framed = this.historyFrames.get(event);
+    let framed = this.recentFrames.get(event.seq);
     if (framed === undefined) {
       framed = toStreamEvent(epoch, event);
-      this.historyFrames.set(event, framed);
+      this.recentFrames.add(framed, framed.chunk.length);
     }
     return framed;
   }
@@ -294,7 +294,6 @@ export class Hub implements SessionOwner {
 
   private tick(): void {
     const now = this.now();
-    this.historyFrames = new WeakMap();
     for (const session of this.sessions) session.tick(now);
     for (const topic of this.lingering) {
       if (topic.idleSince !== undefined && now - topic.idleSince >= this.options.lingerMs) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { BusEvent } from "../src/bus/event-bus.js";
-import { RecentBacklog } from "../src/bus/recent-backlog.js";
+import { RecentBySeq } from "../src/bus/recent-by-seq.js";
 
 const event = (seq: number): BusEvent => ({
   seq,
@@ -10,9 +10,9 @@ const event = (seq: number): BusEvent => ({
   timestamp: "2026-11-28T00:00:00.000Z",
 });
 
-describe("recent backlog", () => {
-  it("keeps at most maxEvents, oldest out first", () => {
-    const recent = new RecentBacklog({ maxEvents: 3, maxBytes: 1_000 });
+describe("recent items by sequence", () => {
+  it("keeps at most maxItems, oldest out first", () => {
+    const recent = new RecentBySeq<BusEvent>({ maxItems: 3, maxBytes: 1_000 });
     const events = [1, 2, 3, 4].map(event);
     for (const e of events) recent.add(e, 10);
     expect(recent.size).toBe(3);
@@ -21,8 +21,8 @@ describe("recent backlog", () => {
     expect(recent.get(4)).toBe(events[3]);
   });
 
-  it("keeps at most maxBytes of messages, and never one larger than that", () => {
-    const recent = new RecentBacklog({ maxEvents: 100, maxBytes: 100 });
+  it("keeps at most maxBytes, and never one larger than that", () => {
+    const recent = new RecentBySeq<BusEvent>({ maxItems: 100, maxBytes: 100 });
     recent.add(event(1), 40);
     recent.add(event(2), 40);
     recent.add(event(3), 40); // 120 bytes: the oldest goes
@@ -33,7 +33,7 @@ describe("recent backlog", () => {
   });
 
   it("keeps the first event of a sequence and forgets everything on clear", () => {
-    const recent = new RecentBacklog({ maxEvents: 10, maxBytes: 1_000 });
+    const recent = new RecentBySeq<BusEvent>({ maxItems: 10, maxBytes: 1_000 });
     const first = event(7);
     recent.add(first, 10);
     recent.add(event(7), 10);
