@@ -165,7 +165,7 @@ export async function startNats() {
   };
 }
 
-/** The gateway on its own nats-server; `undefined` when this build ignores NATS_URL. */
+/** The gateway on its own nats-server, or `{ unavailable }` when this build ignores NATS_URL. */
 async function startGatewayOnNats(opts) {
   const nats = await startNats();
   try {

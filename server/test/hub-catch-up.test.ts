@@ -1,3 +1,4 @@
+import type { StreamKey } from "@circl-bff/shared";
 import { describe, expect, it } from "vitest";
 import { MemoryBus } from "../src/bus/memory-bus.js";
 import { formatEventId } from "../src/bus/position.js";
@@ -25,18 +26,29 @@ class CountingSink implements StreamSink {
   end(): void {}
 }
 
+/** An in-process bus with an event `first` and `behind` more events on `key`, and a hub over it. */
+async function hubBehind(key: StreamKey, behind: number) {
+  const bus = new MemoryBus({ historySize: behind + 1000 });
+  const first = await bus.publish(key, { type: "n", data: 0 });
+  if (first.status === "queued") throw new Error("the in-process bus never queues");
+  for (let n = 1; n <= behind; n++) await bus.publish(key, { type: "n", data: n });
+  const hub = new Hub(
+    bus,
+    {
+      replayBufferSize: behind + 1000,
+      maxPendingBytes: 1 << 30,
+      maxConnectionMs: 3_600_000,
+      tickMs: 1000,
+      lingerMs: 30_000,
+    },
+    createMetrics(),
+  );
+  return { bus, hub, first };
+}
+
 describe("hub catch-up", () => {
   it("replays a long history from memory in slices, letting the event loop turn in between", async () => {
-    const bus = new MemoryBus({ historySize: 5000 });
-    const key = { tenant: "t1", user: "u1" };
-    const first = await bus.publish(key, { type: "n", data: 0 });
-    if (first.status === "queued") throw new Error("the in-process bus never queues");
-    for (let n = 1; n <= 4000; n++) await bus.publish(key, { type: "n", data: n });
-    const hub = new Hub(
-      bus,
-      { replayBufferSize: 5000, maxPendingBytes: 1 << 30, maxConnectionMs: 3_600_000, tickMs: 1000, lingerMs: 30_000 },
-      createMetrics(),
-    );
+    const { bus, hub, first } = await hubBehind({ tenant: "t1", user: "u1" }, 4000);
     const sink = new CountingSink();
     // What the client had been sent at each turn of the event loop while it caught up.
     const turns: number[] = [];
@@ -62,16 +74,7 @@ describe("hub catch-up", () => {
   });
 
   it("builds each replayed event's frame once for all the streams resuming together", async () => {
-    const bus = new MemoryBus({ historySize: 100 });
-    const tenant = { tenant: "t1" };
-    const first = await bus.publish(tenant, { type: "n", data: 0 });
-    if (first.status === "queued") throw new Error("the in-process bus never queues");
-    for (let n = 1; n <= 50; n++) await bus.publish(tenant, { type: "n", data: n });
-    const hub = new Hub(
-      bus,
-      { replayBufferSize: 100, maxPendingBytes: 1 << 30, maxConnectionMs: 3_600_000, tickMs: 1000, lingerMs: 30_000 },
-      createMetrics(),
-    );
+    const { bus, hub, first } = await hubBehind({ tenant: "t1" }, 50);
     const lastEventId = formatEventId(bus.epoch, first.position.seq);
     const sinks = [new CountingSink(), new CountingSink(), new CountingSink()];
     const sessions = sinks.map((sink, i) => hub.open({ tenantId: "t1", userId: `u${i}`, lastEventId, sink }));

@@ -8,8 +8,9 @@ import type { AppRouter } from "./router.js";
 
 /**
  * tRPC answers with a fetch `Response`; Fastify would pipe its body as a web stream: chunked
- * encoding, a read loop of promises and three socket writes for a body that is one JSON string
- * (a quarter of a publish call's CPU, profiled). A complete answer is sent whole instead, with
+ * encoding, a read loop of promises and a three-buffer `writev` for a body that is one JSON
+ * string (measured: 65–68 % → 55–57 % of the gateway's core at 500 `events.publish` calls/s
+ * with this hook). A complete answer is sent whole instead, with
  * its status, headers and a `content-length`. Streamed answers stay streams: subscriptions
  * (`text/event-stream`) and `httpBatchStreamLink` batches (`transfer-encoding: chunked`).
  */
