@@ -1,3 +1,5 @@
+// First, before the modules whose objects it is about are loaded (see gc-tuning.ts).
+import "./gc-tuning.js";
 import closeWithGrace from "close-with-grace";
 import { buildApp } from "./app.js";
 import { type Config, ConfigError, loadConfig } from "./config.js";
