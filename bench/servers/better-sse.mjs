@@ -1,7 +1,7 @@
 // better-sse: sessions registered with a channel, broadcast through the channel.
 import { createServer } from "node:http";
 import { createChannel, createSession } from "better-sse";
-import { announce, heartbeatMs, listenPort, readJson } from "./comparator-io.mjs";
+import { heartbeatMs, listen, readJson } from "./comparator-io.mjs";
 
 const channel = createChannel();
 const byUser = new Map();
@@ -30,4 +30,4 @@ const server = createServer(async (req, res) => {
   res.writeHead(404).end();
 });
 
-server.listen(listenPort(), "127.0.0.1", () => announce(server));
+listen(server);

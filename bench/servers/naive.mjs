@@ -1,7 +1,7 @@
 // The naive limit: a minimal node:http SSE broadcaster. An array of responses, one
 // pre-serialised frame written to each per event. No auth, no envelope, no resume.
 import { createServer } from "node:http";
-import { announce, heartbeatMs, listenPort, readJson } from "./comparator-io.mjs";
+import { heartbeatMs, listen, readJson } from "./comparator-io.mjs";
 
 const all = [];
 const byUser = new Map();
@@ -44,4 +44,4 @@ setInterval(() => {
   for (const res of all) res.write(ping);
 }, heartbeatMs).unref();
 
-server.listen(listenPort(), "127.0.0.1", () => announce(server));
+listen(server);

@@ -1,7 +1,7 @@
 // Socket.IO 4: websocket transport only, one room per tenant and per user, room broadcast.
 import { createServer } from "node:http";
 import { Server } from "socket.io";
-import { announce, heartbeatMs, listenPort, readJson } from "./comparator-io.mjs";
+import { heartbeatMs, listen, readJson } from "./comparator-io.mjs";
 
 const server = createServer(async (req, res) => {
   if (req.method === "POST" && req.url === "/publish") {
@@ -26,4 +26,4 @@ io.use((socket, next) => {
   next();
 });
 
-server.listen(listenPort(), "127.0.0.1", () => announce(server));
+listen(server);

@@ -1,6 +1,6 @@
 // The proxy scenario's upstream API: a small JSON answer for every GET.
 import { createServer } from "node:http";
-import { announce, listenPort } from "./comparator-io.mjs";
+import { listen } from "./comparator-io.mjs";
 
 const body = Buffer.from(JSON.stringify({ id: 1, name: "item", price: 9.99, tags: ["a", "b"] }));
 const server = createServer((_req, res) => {
@@ -8,4 +8,4 @@ const server = createServer((_req, res) => {
   res.end(body);
 });
 server.keepAliveTimeout = 60_000;
-server.listen(listenPort(), "127.0.0.1", () => announce(server));
+listen(server);
