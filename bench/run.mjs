@@ -40,7 +40,7 @@ if (process.env.BENCH_PINNED !== "1") {
 
 const scale = quick ? 0.1 : 1;
 const rounds = quick ? 1 : Number(args.find((a) => a.startsWith("--rounds="))?.slice(9) ?? 3);
-const warmupMs = quick ? 200 : 1500;
+const warmupMs = quick ? 200 : 4000;
 const durationMs = quick ? 400 : 5000;
 const STREAM_NAMES = ["gateway", "naive", "socket.io", "better-sse", "gateway-nats"];
 /**
