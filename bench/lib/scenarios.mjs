@@ -26,8 +26,8 @@ const SETTLE_MS = process.argv.includes("--quick") ? 100 : 1000;
  * mark — 10,000 connects take a heap from ~20 to ~145 MB — and that collection lands
  * wherever the server's allocation rate puts it: inside one round's measured window, before
  * another's. Every server collects it on a signal (bench/lib/gc-on-signal.mjs) before the
- * load starts, so each round measures the steady state the scenario is about. The server
- * handles the signal before the request that follows it: its answer means the collection ran.
+ * load starts, so each round measures the steady state the scenario is about. The answer to a
+ * request sent after the signal means the server is responsive again; the warm-up follows.
  */
 async function settle(target) {
   await sleep(SETTLE_MS);

@@ -7,5 +7,4 @@ const server = createServer((_req, res) => {
   res.writeHead(200, { "content-type": "application/json", "content-length": body.length });
   res.end(body);
 });
-server.keepAliveTimeout = 60_000;
 listen(server);
