@@ -99,8 +99,8 @@ export async function latency(target, { streams, ratePerSec, personal, warmupMs,
     let published = 0;
     let failure;
     // Recording from the first event, not from the window's start: the load generator's
-    // frame parser would otherwise take its recording branch for the first time (and drop its
-    // optimised code) just as the window opens, delaying the window's first events.
+    // frame parser would otherwise take its recording branch for the first time just as the
+    // window opens (most likely dropping its optimised code), delaying the window's first events.
     fleet.recordLatency = true;
     const t0 = performance.now();
     const timer = setInterval(() => {
