@@ -58,7 +58,12 @@ export interface EventBus {
   readonly replaySource: string;
   /** Publishes that failed for good, when the engine keeps them (NATS). */
   readonly deadLetters?: DeadLetters;
-  /** The epoch of the positions this bus hands out now. */
+  /**
+   * The epoch of the positions this bus hands out, fixed for the bus's lifetime: the hub keys
+   * its replay buffers and frame caches by sequence alone. A bus whose store is replaced under
+   * it stops delivering and reports not ready (NatsBus, `onStreamReplaced`); the process that
+   * replaces it adopts the new store under a new epoch.
+   */
   readonly epoch: string;
   /**
    * The highest sequence already handed to live subscribers. Read synchronously right after

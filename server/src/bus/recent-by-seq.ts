@@ -10,9 +10,8 @@ export type RecentLimits = {
  * bytes. Streams that resume together (a reconnect storm after an instance went away) read the
  * same positions at about the same time; the first read of a position builds what it needs
  * (NatsBus: the decoded and validated event; the hub: its envelope and frame), the others take
- * the same object. A sequence names one event for as long as the bus's epoch lasts: the owner
- * clears this when the epoch changes (NatsBus when its stream is replaced, the hub when it
- * frames history of a new epoch), and nothing here is ever stale.
+ * the same object. A sequence names one event for the bus's lifetime (its epoch never changes,
+ * see `EventBus.epoch`), so nothing here is ever stale.
  */
 export class RecentBySeq<T extends { readonly seq: number }> {
   private readonly items = new Map<number, { item: T; bytes: number }>();

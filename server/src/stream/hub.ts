@@ -76,12 +76,9 @@ export class Hub implements SessionOwner {
   /**
    * History from the bus, enveloped and serialised once for the streams resuming together:
    * the frames built last, at most 10,000 and 16 MiB of them, so that history replayed once
-   * keeps no second copy for as long as the bus keeps the event. A sequence names one event
-   * only within the bus's epoch (a replaced NATS stream counts afresh): the frames are those
-   * of `recentFramesEpoch`.
+   * keeps no second copy for as long as the bus keeps the event.
    */
   private readonly recentFrames = new RecentBySeq<StreamEvent>({ maxItems: 10_000, maxBytes: 16 * 1024 * 1024 });
-  private recentFramesEpoch: string | undefined;
   private readonly timer: NodeJS.Timeout;
   private readonly now: () => number;
 
@@ -185,10 +182,6 @@ export class Hub implements SessionOwner {
   }
 
   private historyFrame(epoch: string, event: BusEvent): StreamEvent {
-    if (epoch !== this.recentFramesEpoch) {
-      this.recentFrames.clear();
-      this.recentFramesEpoch = epoch;
-    }
     let framed = this.recentFrames.get(event.seq);
     if (framed === undefined) {
       framed = toStreamEvent(epoch, event);
