@@ -260,10 +260,41 @@ describe("browser-facing headers", () => {
     expect(page.headers["content-security-policy"]).toContain("default-src 'self'");
     expect(page.headers["content-security-policy"]).toContain("script-src 'self'");
     expect(page.headers["x-content-type-options"]).toBe("nosniff");
+    expect(page.headers["referrer-policy"]).toBe("no-referrer");
+    expect(page.headers["cross-origin-opener-policy"]).toBe("same-origin");
     const stream = await open(gw, await accessToken());
     await stream.waitForEvent("connected");
     expect(stream.res.headers["content-type"]).toBe("text/event-stream; charset=utf-8");
     expect(stream.res.headers["x-content-type-options"]).toBe("nosniff");
+  });
+
+  it("sends API responses the headers of a response that is not a page, and not the document ones", async () => {
+    const gw = await gateway();
+    const token = await accessToken();
+    const stream = await open(gw, token);
+    await stream.waitForEvent("connected");
+    const json = await request(`${gw.url}/events/token`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const missing = await request(`${gw.url}/no/such/route`);
+    expect(json.status).toBe(200);
+    expect(missing.status).toBe(404);
+    for (const headers of [stream.res.headers, json.headers, missing.headers]) {
+      expect(headers["content-security-policy"]).toBe("default-src 'none';frame-ancestors 'none'");
+      expect(headers["x-content-type-options"]).toBe("nosniff");
+      expect(headers["x-frame-options"]).toBe("DENY");
+      expect(headers["cross-origin-resource-policy"]).toBe("same-origin");
+      expect(headers["strict-transport-security"]).toBe("max-age=31536000; includeSubDomains");
+      for (const name of [
+        "referrer-policy",
+        "cross-origin-opener-policy",
+        "origin-agent-cluster",
+        "x-xss-protection",
+      ]) {
+        expect(headers[name]).toBeUndefined();
+      }
+    }
   });
 
   it("answers CORS preflights for listed origins only, allowing Last-Event-ID and Authorization", async () => {

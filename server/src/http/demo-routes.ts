@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import type { FastifyInstance } from "fastify";
+import { documentSecurityHeaders } from "./security-headers.js";
 
 const publicDir = new URL("../../public/", import.meta.url);
 
@@ -10,14 +11,15 @@ const ASSETS = {
 
 /**
  * `GET /`: the demo page, its stylesheet and its script (bundled from `client/demo` by
- * `npm run build`). In development the page carries the dev token in a meta tag.
+ * `npm run build`). In development the page carries the dev token in a meta tag. They are
+ * documents: they get the page's CSP and helmet's document headers, not the API set.
  */
 export function registerDemoRoutes(app: FastifyInstance, deps: { devToken?: string }): void {
   const html = readFileSync(new URL("index.html", publicDir), "utf8").replace(
     "<!--dev-token-->",
     deps.devToken === undefined ? "" : `<meta name="circl-dev-token" content="${deps.devToken}">`,
   );
-  const publicRoute = { config: { auth: "none" as const } };
+  const publicRoute = { config: { auth: "none" as const }, onRequest: documentSecurityHeaders };
   app.get("/", publicRoute, async (_request, reply) => reply.type("text/html; charset=utf-8").send(html));
   for (const [path, type] of Object.entries(ASSETS)) {
     const file = new URL(path.slice(1), publicDir);
