@@ -1,5 +1,6 @@
+import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { checkProxyPath } from "../src/proxy/path-safety.js";
+import { checkProxyPath, inspectSegment, PLAIN_SEGMENT } from "../src/proxy/path-safety.js";
 import { type Gateway, startGateway } from "./helpers/gateway.js";
 import { RecordingUpstream, rawRequest } from "./helpers/recording-upstream.js";
 
@@ -117,5 +118,29 @@ describe("checkProxyPath", () => {
     expect(checkProxyPath("/api/a%2fb", "/api")).toEqual({ ok: false, reason: "encoded slash" });
     expect(checkProxyPath("/api/%c0%ae", "/api")).toEqual({ ok: false, reason: "invalid UTF-8 in percent-encoding" });
     expect(checkProxyPath(`/api/${"%25".repeat(1)}${"25".repeat(6)}2e`, "/api")).toMatchObject({ ok: false });
+  });
+});
+
+describe("the plain-segment fast path", () => {
+  it("lets through only segments every check passes", () => {
+    // Short strings over the characters that matter (dots, percent triplets, separators,
+    // colon, full-width dot), so that plain and unsafe segments both come up often.
+    const segment = fc
+      .array(fc.constantFrom("a", "Z", "0", "-", "_", "~", ".", "%2e", "%25", ";", ":", "\\", "\uff0e", "%u002e"), {
+        maxLength: 8,
+      })
+      .map((parts) => parts.join(""));
+    let plain = 0;
+    fc.assert(
+      fc.property(segment, fc.boolean(), (candidate, first) => {
+        if (!PLAIN_SEGMENT.test(candidate)) return;
+        plain++;
+        expect(inspectSegment(candidate, first), candidate).toBeUndefined();
+      }),
+      { numRuns: 5000 },
+    );
+    expect(plain).toBeGreaterThan(200);
+    for (const unsafe of ["..", ".", "a..", "..a", ".a", "a.", "%2e%2e", "a:b"])
+      expect(PLAIN_SEGMENT.test(unsafe)).toBe(false);
   });
 });

@@ -57,7 +57,15 @@ function checkForm(form: string, decoded: boolean, first: boolean): string | und
   return undefined;
 }
 
-function checkSegment(segment: string, first: boolean): string | undefined {
+/**
+ * Unreserved characters (RFC 3986) with dots only between them: nothing to decode or fold, no
+ * dot segment, no scheme. Most paths are only such segments; they skip the rounds below, which
+ * cost ~3 µs per request in the proxy's profile.
+ */
+export const PLAIN_SEGMENT = /^[A-Za-z0-9_~-]+(?:\.[A-Za-z0-9_~-]+)*$/;
+
+/** Every check of a segment, raw and after each round of decoding; undefined when it is safe. */
+export function inspectSegment(segment: string, first: boolean): string | undefined {
   if (MALFORMED_PERCENT.test(segment)) return "malformed percent-encoding";
   let form = segment;
   for (let round = 0; round <= MAX_DECODE_ROUNDS; round++) {
@@ -94,7 +102,7 @@ export function checkProxyPath(rawUrl: string, prefix: string): SafePath {
       if (index === segments.length - 1) continue;
       return { ok: false, reason: "empty path segment" };
     }
-    const problem = checkSegment(segment, index === 0);
+    const problem = PLAIN_SEGMENT.test(segment) ? undefined : inspectSegment(segment, index === 0);
     if (problem !== undefined) return { ok: false, reason: problem };
   }
   return { ok: true, rest, query };
