@@ -40,13 +40,13 @@ if (process.env.BENCH_PINNED !== "1") {
 
 const scale = quick ? 0.1 : 1;
 const rounds = quick ? 1 : Number(args.find((a) => a.startsWith("--rounds="))?.slice(9) ?? 3);
-const warmupMs = quick ? 200 : 4000;
-const durationMs = quick ? 400 : 5000;
+const warmupMs = quick ? 100 : 4000;
+const durationMs = quick ? 300 : 5000;
 /**
  * Latency windows are longer: at 50 broadcasts/s a 5 s window holds 250 events, and its p99
  * over deliveries is set by the two or three slowest of them.
  */
-const latencyDurationMs = quick ? 400 : 10_000;
+const latencyDurationMs = quick ? 300 : 10_000;
 const STREAM_NAMES = ["gateway", "naive", "socket.io", "better-sse", "gateway-nats"];
 /**
  * The latency runs also measure the gateway publishing through tRPC's `events.publish`, and
@@ -135,7 +135,7 @@ const SCENARIOS = [
     description: `${n(10000)} idle streams with a heartbeat every 5 s: server RSS growth per stream, server CPU while idle.`,
     targets: ["gateway", "naive", "socket.io", "better-sse"],
     start: (name) => STREAM_TARGETS[name]({ heartbeatMs: 5000 }),
-    run: (t) => idle(t, { streams: n(10000), settleMs: quick ? 200 : 2000, durationMs: quick ? 500 : 10_000 }),
+    run: (t) => idle(t, { streams: n(10000), settleMs: quick ? 100 : 2000, durationMs: quick ? 300 : 10_000 }),
     columns: [
       { key: "rssPerStreamKB", label: "RSS per stream KB", digits: 1 },
       { key: "rssMB", label: "RSS MB", digits: 0 },
@@ -230,7 +230,7 @@ async function runScenario(s) {
       } finally {
         await target?.stop?.();
         // Let the kernel finish tearing down the last target's sockets before the next one.
-        await new Promise((resolve) => setTimeout(resolve, quick ? 100 : 1000));
+        await new Promise((resolve) => setTimeout(resolve, quick ? 20 : 1000));
       }
     }
   }

@@ -48,7 +48,7 @@ export async function startProcess({ name, command, args, env, core, ready, time
       child.kill("SIGKILL");
       throw new Error(`${name} not ready after ${timeoutMs} ms (${lastError?.message ?? "no answer"}):\n${output}`);
     }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await new Promise((resolve) => setTimeout(resolve, 25));
   }
   return {
     name,

@@ -19,7 +19,7 @@ function latencyFigures(latencies) {
 }
 
 /** After the streams are attached, before the load: the connection burst is over. */
-const SETTLE_MS = process.argv.includes("--quick") ? 100 : 1000;
+const SETTLE_MS = process.argv.includes("--quick") ? 50 : 1000;
 
 /**
  * The connection burst leaves every server with garbage its first full collection will

@@ -10,7 +10,7 @@ import { createStreamTokens } from "./auth/stream-token.js";
 import { cacheVerifiedTokens } from "./auth/verified-token-cache.js";
 import type { EventBus } from "./bus/event-bus.js";
 import { MemoryBus } from "./bus/memory-bus.js";
-import { NatsBus } from "./bus/nats-bus.js";
+import type { NatsBus } from "./bus/nats-bus.js";
 import type { Config } from "./config.js";
 import { registerAuthentication } from "./http/authentication.js";
 import { registerDemoRoutes } from "./http/demo-routes.js";
@@ -220,12 +220,14 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   return Object.assign(app as FastifyInstance, { hub, bus, metrics });
 }
 
-function connectNats(
+/** The NATS client is loaded only when `NATS_URL` asks for it: a single instance starts without it. */
+async function connectNats(
   config: Config,
   metrics: Metrics,
   app: FastifyInstance,
   onStreamReplaced: ((reason: string) => void) | undefined,
 ): Promise<NatsBus> {
+  const { NatsBus } = await import("./bus/nats-bus.js");
   return NatsBus.connect({
     servers: config.nats.urls ?? [],
     stream: {

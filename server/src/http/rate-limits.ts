@@ -2,7 +2,6 @@ import { once } from "node:events";
 import { setTimeout as delay } from "node:timers/promises";
 import rateLimit, { normalizeIP } from "@fastify/rate-limit";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { Redis } from "ioredis";
 import type { Config } from "../config.js";
 import type { Metrics } from "../metrics.js";
 import { sendError } from "./error-handler.js";
@@ -37,10 +36,15 @@ export async function registerRateLimits(
   config: Config["rateLimit"],
   metrics: Metrics,
 ): Promise<RateLimits> {
+  // The Redis client is loaded only when `REDIS_URL` asks for it: a single instance starts without it.
   const redis =
     config.redisUrl === undefined
       ? undefined
-      : new Redis(config.redisUrl, { connectTimeout: 2000, maxRetriesPerRequest: 1, enableOfflineQueue: false });
+      : new (await import("ioredis")).Redis(config.redisUrl, {
+          connectTimeout: 2000,
+          maxRetriesPerRequest: 1,
+          enableOfflineQueue: false,
+        });
   if (redis !== undefined) {
     redis.on("error", (error) => app.log.warn({ err: error }, "rate-limit store unavailable"));
     app.addHook("onClose", async () => {
