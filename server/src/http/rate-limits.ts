@@ -31,20 +31,18 @@ function userKey(request: FastifyRequest): string {
     : JSON.stringify([identity.tenantId, identity.userId]);
 }
 
+/** Loaded only when `REDIS_URL` asks for it: a single instance starts without the client. */
+async function redisClient(url: string) {
+  const { Redis } = await import("ioredis");
+  return new Redis(url, { connectTimeout: 2000, maxRetriesPerRequest: 1, enableOfflineQueue: false });
+}
+
 export async function registerRateLimits(
   app: FastifyInstance,
   config: Config["rateLimit"],
   metrics: Metrics,
 ): Promise<RateLimits> {
-  // The Redis client is loaded only when `REDIS_URL` asks for it: a single instance starts without it.
-  const redis =
-    config.redisUrl === undefined
-      ? undefined
-      : new (await import("ioredis")).Redis(config.redisUrl, {
-          connectTimeout: 2000,
-          maxRetriesPerRequest: 1,
-          enableOfflineQueue: false,
-        });
+  const redis = config.redisUrl === undefined ? undefined : await redisClient(config.redisUrl);
   if (redis !== undefined) {
     redis.on("error", (error) => app.log.warn({ err: error }, "rate-limit store unavailable"));
     app.addHook("onClose", async () => {
