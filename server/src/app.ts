@@ -26,7 +26,7 @@ import { createMetrics, durationObserver, type Metrics } from "./metrics.js";
 import { IdempotencyStore } from "./proxy/idempotency-store.js";
 import { createOperationCaller } from "./proxy/operation-caller.js";
 import { registerRawProxy } from "./proxy/raw-proxy.js";
-import { UpstreamClient } from "./proxy/upstream-client.js";
+import type { UpstreamClient } from "./proxy/upstream-client.js";
 import { ConnectionLimiter } from "./stream/connection-limiter.js";
 import { createEventPublisher } from "./stream/event-publisher.js";
 import { Hub } from "./stream/hub.js";
@@ -130,7 +130,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   const limiter = new ConnectionLimiter(config.sse.maxConnectionsPerUser);
   const publish = createEventPublisher(bus, metrics);
   const upstream =
-    config.upstream.url === undefined ? undefined : new UpstreamClient(config.upstream.url, config.upstream.timeoutMs);
+    config.upstream.url === undefined
+      ? undefined
+      : await upstreamClient(config.upstream.url, config.upstream.timeoutMs);
   const idempotency = new IdempotencyStore({
     ttlMs: config.upstream.idempotencyTtlMs,
     maxEntries: 10_000,
@@ -218,6 +220,12 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   registerDemoRoutes(app, { devToken: config.production ? undefined : deps.devToken });
 
   return Object.assign(app as FastifyInstance, { hub, bus, metrics });
+}
+
+/** The HTTP client (undici) is loaded only when `UPSTREAM_URL` asks for it. */
+async function upstreamClient(url: URL, timeoutMs: number): Promise<UpstreamClient> {
+  const { UpstreamClient } = await import("./proxy/upstream-client.js");
+  return new UpstreamClient(url, timeoutMs);
 }
 
 /** The NATS client is loaded only when `NATS_URL` asks for it: a single instance starts without it. */

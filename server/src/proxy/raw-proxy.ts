@@ -1,6 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { pipeline, Readable } from "node:stream";
-import replyFrom from "@fastify/reply-from";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Identity } from "../auth/identity.js";
 import { requireIdentity } from "../http/authentication.js";
@@ -39,6 +38,8 @@ export async function registerRawProxy(app: FastifyInstance, deps: RawProxyDeps)
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser("*", (_request, payload, done) => done(null, payload));
     if (upstream !== undefined) {
+      // Loaded with the upstream: without `UPSTREAM_URL` the gateway starts without undici.
+      const { default: replyFrom } = await import("@fastify/reply-from");
       await scope.register(replyFrom, {
         base: upstream.origin,
         undici: upstream.pool,
