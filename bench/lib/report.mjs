@@ -10,11 +10,16 @@ export function markdownReport(results) {
     "",
     `Machine: ${results.machine.cpu} (${results.machine.cores} cores), ${results.machine.os}, Node ${results.machine.node}. ` +
       `Command: \`${results.command}\`. Server on core ${results.machine.serverCore}, load generator on core ${results.machine.loadgenCore}; ` +
-      `median of ${results.rounds} alternating round(s).`,
+      "each figure is the median of alternating rounds (their number is given per scenario).",
     "",
   ];
   for (const s of results.scenarios) {
-    lines.push(`## ${s.title}`, "", s.description, "");
+    lines.push(
+      `## ${s.title}`,
+      "",
+      `${s.description} Median of ${s.rounds ?? results.rounds} alternating round(s).`,
+      "",
+    );
     const columns = s.columns;
     lines.push(`| target | ${columns.map((c) => c.label).join(" | ")} | server CPU | load generator CPU |`);
     lines.push(`|---|${columns.map(() => "---:").join("|")}|---:|---:|`);
@@ -31,7 +36,7 @@ export function markdownReport(results) {
       }
       const m = t.median;
       lines.push(
-        `| ${t.name} | ${columns.map((c) => fmt(m[c.key], c.digits ?? 0)).join(" | ")} | ${fmt((m.serverCpu ?? m.idleCpu) * 100)} % | ${fmt(m.loadgenCpu * 100)} % |`,
+        `| ${t.name} | ${columns.map((c) => (c.byRound ? t.rounds.map((r) => fmt(r[c.key], c.digits ?? 0)).join(" / ") : fmt(m[c.key], c.digits ?? 0))).join(" | ")} | ${fmt((m.serverCpu ?? m.idleCpu) * 100)} % | ${fmt(m.loadgenCpu * 100)} % |`,
       );
     }
     if (s.ratios.length > 0) {

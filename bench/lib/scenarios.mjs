@@ -35,11 +35,12 @@ async function settle(target) {
   await httpJson(target.port, "GET", "/ready", { timeoutMs: 10_000 });
 }
 
-async function withStreams(target, streams, fn) {
+/** Opens the streams, lets the server settle (unless the scenario does it its own way), runs `fn`. */
+async function withStreams(target, streams, fn, { settled = true } = {}) {
   const fleet = new Fleet();
   try {
     await fleet.open(streams, { kind: target.kind, port: target.port, request: target.streamRequest });
-    await settle(target);
+    if (settled) await settle(target);
     return await fn(fleet);
   } finally {
     fleet.close();
@@ -143,19 +144,25 @@ export async function idle(target, { streams, settleMs, durationMs }) {
     return rssBytes(target.proc.pid);
   };
   const rss0 = await settledRss();
-  return withStreams(target, streams, async (fleet) => {
-    const rss1 = await settledRss();
-    const meter = cpuMeter(target.proc.pid);
-    await sleep(durationMs);
-    const cpu = meter();
-    checkFleet(fleet);
-    return {
-      rssPerStreamKB: (rss1 - rss0) / streams / 1024,
-      rssMB: rss1 / 1024 / 1024,
-      idleCpu: cpu.serverCpu,
-      loadgenCpu: cpu.loadgenCpu,
-    };
-  });
+  // `settledRss` is this scenario's settling (a full GC between two pauses): not twice.
+  return withStreams(
+    target,
+    streams,
+    async (fleet) => {
+      const rss1 = await settledRss();
+      const meter = cpuMeter(target.proc.pid);
+      await sleep(durationMs);
+      const cpu = meter();
+      checkFleet(fleet);
+      return {
+        rssPerStreamKB: (rss1 - rss0) / streams / 1024,
+        rssMB: rss1 / 1024 / 1024,
+        idleCpu: cpu.serverCpu,
+        loadgenCpu: cpu.loadgenCpu,
+      };
+    },
+    { settled: false },
+  );
 }
 
 /**
