@@ -278,7 +278,6 @@ const results = {
   date: new Date().toISOString(),
   command: `npm run bench${args.length > 0 ? ` -- ${args.join(" ")}` : ""}`,
   quick,
-  rounds,
   machine,
   scenarios: [],
 };

@@ -14,12 +14,7 @@ export function markdownReport(results) {
     "",
   ];
   for (const s of results.scenarios) {
-    lines.push(
-      `## ${s.title}`,
-      "",
-      `${s.description} Median of ${s.rounds ?? results.rounds} alternating round(s).`,
-      "",
-    );
+    lines.push(`## ${s.title}`, "", `${s.description} Median of ${s.rounds} alternating round(s).`, "");
     const columns = s.columns;
     lines.push(`| target | ${columns.map((c) => c.label).join(" | ")} | server CPU | load generator CPU |`);
     lines.push(`|---|${columns.map(() => "---:").join("|")}|---:|---:|`);
