@@ -7,6 +7,7 @@ import { cpus, loadavg, release } from "node:os";
 import { join } from "node:path";
 import { markdownReport, svgChart } from "./lib/report.mjs";
 import { fanout, idle, latency, proxy, resume, startProxyTarget, startResumeTarget } from "./lib/scenarios.mjs";
+import { probeSpeed } from "./lib/speed-probe.mjs";
 import { medianFigures } from "./lib/stats.mjs";
 import { mintUsers, SERVER_CORE, STREAM_TARGETS } from "./lib/targets.mjs";
 
@@ -281,10 +282,18 @@ const results = {
   machine,
   scenarios: [],
 };
+// The host's speed between scenarios (nothing else runs then): what a scenario saw is between
+// the probe before it and the one after it.
+const probe = () => probeSpeed(SERVER_CORE, LOADGEN_CORE, quick ? 25 : 200);
+let speed = probe();
+machine.speedAtStart = speed;
 for (const s of SCENARIOS) {
   if (only !== undefined && !only.includes(s.id)) continue;
   log(`${s.title} (${s.id})`);
-  results.scenarios.push(await runScenario(s));
+  const result = await runScenario(s);
+  const before = speed;
+  speed = probe();
+  results.scenarios.push({ ...result, speed: { before, after: speed } });
 }
 results.durationS = (Date.now() - started) / 1000;
 

@@ -13,8 +13,25 @@ export function markdownReport(results) {
       "each figure is the median of alternating rounds (their number is given per scenario).",
     "",
   ];
+  const start = results.machine.speedAtStart;
+  if (start !== undefined) {
+    lines.push(
+      `Speed probe (a fixed piece of JSON and buffer work, units per ms) at the start: server core ${fmt(start.serverCore)}, ` +
+        `load generator core ${fmt(start.loadgenCore)}. Each scenario gives the probe before and after it relative to these: ` +
+        "the host is a shared VM, and a scenario run while it was slower says so.",
+      "",
+    );
+  }
   for (const s of results.scenarios) {
     lines.push(`## ${s.title}`, "", `${s.description} Median of ${s.rounds} alternating round(s).`, "");
+    if (s.speed !== undefined && start !== undefined) {
+      const rel = (probe, core) => fmt(probe[core] / start[core], 2);
+      lines.push(
+        `Speed probe before → after, relative to the start: server core ${rel(s.speed.before, "serverCore")} → ${rel(s.speed.after, "serverCore")}, ` +
+          `load generator core ${rel(s.speed.before, "loadgenCore")} → ${rel(s.speed.after, "loadgenCore")}.`,
+        "",
+      );
+    }
     const columns = s.columns;
     lines.push(`| target | ${columns.map((c) => c.label).join(" | ")} | server CPU | load generator CPU |`);
     lines.push(`|---|${columns.map(() => "---:").join("|")}|---:|---:|`);
