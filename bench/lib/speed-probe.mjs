@@ -1,8 +1,8 @@
 // The host's speed at a moment: a fixed piece of work (JSON round trips and buffer copies, what
 // the servers themselves do most) timed on each core. The machine is a shared VM whose speed
-// moves during a run (once by half within half an hour: docs/bench.md item 26); a scenario's
-// ratios compare targets measured minutes apart, so the report shows the probe before and after
-// each scenario. Run as a script (`node speed-probe.mjs <ms>`) it prints its own figure.
+// moves (one full run saw half the throughput in its last scenarios that partial runs saw an hour
+// later: docs/bench.md item 26); a scenario's ratios compare targets measured minutes apart, so
+// the report shows the probe before and after each scenario. Run as a script (`node speed-probe.mjs <ms>`) it prints its own figure.
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
