@@ -2,7 +2,8 @@
 // the servers themselves do most) timed on each core. The machine is a shared VM whose speed
 // moves (one full run saw half the throughput in its last scenarios that partial runs saw an hour
 // later: docs/bench.md item 26); a scenario's ratios compare targets measured minutes apart, so
-// the report shows the probe before and after each scenario. Run as a script (`node speed-probe.mjs <ms>`) it prints its own figure.
+// the report shows the probe before and after each scenario. Run as a script
+// (`node speed-probe.mjs <ms>`) it prints its own figure.
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
