@@ -56,6 +56,11 @@ export interface EventBus {
   /** Which engine this is (`/ready`), and the `source` label of events it replays. */
   readonly kind: string;
   readonly replaySource: string;
+  /**
+   * True when `publish` hands the event to this instance's subscribers before it resolves (the
+   * in-process bus); false when delivery comes back later from the engine (NATS).
+   */
+  readonly deliversOnPublish: boolean;
   /** Publishes that failed for good, when the engine keeps them (NATS). */
   readonly deadLetters?: DeadLetters;
   /**

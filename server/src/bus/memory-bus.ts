@@ -31,6 +31,7 @@ export type MemoryBusOptions = {
 export class MemoryBus implements EventBus {
   readonly kind = "memory";
   readonly replaySource = "bus";
+  readonly deliversOnPublish = true;
   readonly epoch = randomBytes(6).toString("hex");
   private seq = 0;
   private closed = false;

@@ -103,6 +103,7 @@ const MAX_HELD = 10_000;
 export class NatsBus implements EventBus {
   readonly kind = "nats";
   readonly replaySource = "jetstream";
+  readonly deliversOnPublish = false;
   readonly epoch: string;
   readonly deadLetters: DeadLetters;
   /** Publishes waiting for NATS; also the dead-letter list. */

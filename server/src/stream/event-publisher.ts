@@ -4,6 +4,7 @@ import type { Identity } from "../auth/identity.js";
 import { BusUnavailableError, type EventBus, EventTooLargeError } from "../bus/event-bus.js";
 import { formatEventId } from "../bus/position.js";
 import type { Metrics } from "../metrics.js";
+import { flushIfIdle } from "./write-coalescer.js";
 
 export class ForbiddenError extends Error {
   readonly statusCode = 403;
@@ -60,6 +61,9 @@ export function createEventPublisher(bus: EventBus, metrics: Metrics) {
       { type: input.type, data: input.data ?? null, correlationId: input.correlationId ?? requestId },
       msgId === undefined ? undefined : { msgId },
     );
+    // The in-process bus has handed the event to this instance's streams: when the loop was
+    // idle, their frames leave now instead of after this call's answer (see `flushIfIdle`).
+    if (bus.deliversOnPublish) flushIfIdle();
     metrics.eventsPublished.labels(result.status).inc();
     if (result.status === "queued") return { requestId, status: "queued" };
     return { requestId, status: result.status, id: formatEventId(result.position.epoch, result.position.seq) };
