@@ -106,14 +106,14 @@ export async function startGateway({ heartbeatMs = 15_000, env = {}, publishVia 
 }
 
 /** A comparator from bench/servers/ with the shared `/stream` + `/publish` contract. */
-export async function startComparator(file, { heartbeatMs = 15_000, kind = "sse" } = {}) {
+export async function startComparator(file, { heartbeatMs = 15_000, kind = "sse", env = {} } = {}) {
   const port = await freePort();
   const proc = await startProcess({
     name: file,
     command: process.execPath,
     args: [...SERVER_NODE_ARGS, join(root, "bench/servers", file)],
     core: SERVER_CORE,
-    env: { PORT: String(port), HEARTBEAT_MS: String(heartbeatMs) },
+    env: { PORT: String(port), HEARTBEAT_MS: String(heartbeatMs), ...env },
     // Any HTTP answer means it accepts connections.
     ready: async () => (await httpJson(port, "GET", "/ready", { timeoutMs: 2000 })).status > 0,
   });
@@ -221,6 +221,7 @@ export const STREAM_TARGETS = {
   "gateway-nats": startGatewayOnNats,
   "gateway-nats-backend": startGatewayOnNatsWithBackend,
   naive: (opts) => startComparator("naive.mjs", opts),
+  "naive-envelope": (opts) => startComparator("naive.mjs", { ...opts, env: { NAIVE_ENVELOPE: "1" } }),
   "socket.io": (opts) => startComparator("socketio.mjs", { ...opts, kind: "sio" }),
   "better-sse": (opts) => startComparator("better-sse.mjs", opts),
 };

@@ -1,11 +1,30 @@
 // The naive limit: a minimal node:http SSE broadcaster. An array of responses, one
 // pre-serialised frame written to each per event. No auth, no envelope, no resume.
+// NAIVE_ENVELOPE=1 (the `naive-envelope` target, not in the default run) makes its frames as
+// large as the gateway's: the same id and data wrapped in an envelope of the contract's shape.
+import { randomUUID } from "node:crypto";
 import { createServer } from "node:http";
 import { heartbeatMs, listen, readJson } from "./comparator-io.mjs";
 
 const all = [];
 const byUser = new Map();
 let nextId = 0;
+const envelope = process.env.NAIVE_ENVELOPE === "1";
+
+function frameOf(data) {
+  const id = ++nextId;
+  if (!envelope) return Buffer.from(`id: ${id}\nevent: bench\ndata: ${JSON.stringify(data)}\n\n`);
+  const eventId = `0123456789ab-${id}`;
+  const body = JSON.stringify({
+    id: eventId,
+    type: "bench",
+    data,
+    tenantId: "bench",
+    timestamp: new Date().toISOString(),
+    correlationId: randomUUID(),
+  });
+  return Buffer.from(`id: ${eventId}\nevent: bench\ndata: ${body}\n\n`);
+}
 
 function remove(res, user) {
   const i = all.indexOf(res);
@@ -27,7 +46,7 @@ const server = createServer(async (req, res) => {
   }
   if (req.method === "POST" && url.pathname === "/publish") {
     const body = await readJson(req);
-    const frame = Buffer.from(`id: ${++nextId}\nevent: bench\ndata: ${JSON.stringify(body.data)}\n\n`);
+    const frame = frameOf(body.data);
     if (body.to === undefined) {
       for (const target of all) target.write(frame);
     } else {
