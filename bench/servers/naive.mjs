@@ -1,6 +1,6 @@
 // The naive limit: a minimal node:http SSE broadcaster. An array of responses, one
 // pre-serialised frame written to each per event. No auth, no envelope, no resume.
-// NAIVE_ENVELOPE=1 (the `naive-envelope` target, not in the default run) makes its frames as
+// NAIVE_ENVELOPE=1 (the `naive-envelope` target of the latency scenarios) makes its frames as
 // large as the gateway's: the same id and data wrapped in an envelope of the contract's shape.
 import { randomUUID } from "node:crypto";
 import { createServer } from "node:http";
