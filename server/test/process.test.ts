@@ -17,6 +17,14 @@ function startProcess(env: Record<string, string>): SpawnedGateway {
   return gateway;
 }
 
+/** The non-empty lines the process wrote to stderr. */
+function stderrLines(gateway: SpawnedGateway): string[] {
+  return gateway
+    .stderr()
+    .split("\n")
+    .filter((line) => line !== "");
+}
+
 /** The port from pino's "Server listening at http://127.0.0.1:<port>" line. */
 async function listeningPort(gateway: SpawnedGateway): Promise<number> {
   const match = await gateway.waitForStdout(/Server listening at http:\/\/127\.0\.0\.1:(\d+)/);
@@ -87,12 +95,7 @@ describe("node server/dist/main.js", () => {
   it("refuses to start in production with nothing configured, one line per missing setting", async () => {
     const gateway = startProcess({ NODE_ENV: "production" });
     expect(await gateway.waitForExit()).toEqual({ code: 1, signal: null });
-    expect(
-      gateway
-        .stderr()
-        .split("\n")
-        .filter((line) => line !== ""),
-    ).toEqual([
+    expect(stderrLines(gateway)).toEqual([
       "config error: JWT_SECRET or JWKS_URL: required in production (no key material to verify access tokens)",
       "config error: STREAM_TOKEN_SECRET: required in production",
       "config error: CORS_ORIGINS: required in production (comma-separated list of allowed origins)",
@@ -105,12 +108,7 @@ describe("node server/dist/main.js", () => {
   it("refuses CORS_ORIGINS=* and a short JWT_SECRET in production", async () => {
     const gateway = startProcess({ NODE_ENV: "production", CORS_ORIGINS: "*", JWT_SECRET: "too-short" });
     expect(await gateway.waitForExit()).toEqual({ code: 1, signal: null });
-    expect(
-      gateway
-        .stderr()
-        .split("\n")
-        .filter((line) => line !== ""),
-    ).toEqual([
+    expect(stderrLines(gateway)).toEqual([
       "config error: JWT_SECRET: must be at least 32 bytes",
       "config error: STREAM_TOKEN_SECRET: required in production",
       "config error: CORS_ORIGINS: '*' is not allowed (credentials are sent); list the origins",
