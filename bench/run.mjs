@@ -76,6 +76,7 @@ function latencyScenario({ id, title, description, load }) {
     id,
     title,
     description,
+    offeredPerSec: load.personal ? load.ratePerSec : load.streams * load.ratePerSec,
     targets: LATENCY_NAMES,
     rounds: latencyRounds,
     // Heartbeats every 60 s, longer than a round: a heartbeat is a write to every stream at
@@ -218,7 +219,24 @@ function computeRatio(r, byName) {
   const value = a === undefined || b === undefined ? Number.NaN : r.difference ? a - b : a / b;
   const [op, bound] = r.goal ?? [];
   const met = op === ">=" ? value >= bound : op === "<=" ? value <= bound : op === "<" ? value < bound : undefined;
-  return { label: r.label, value, goal: r.goal === undefined ? undefined : `${op} ${bound}`, met };
+  const nearCapacity = [r.a, r.b].filter((name) => byName.get(name)?.nearCapacity !== undefined);
+  return { label: r.label, value, goal: r.goal === undefined ? undefined : `${op} ${bound}`, met, nearCapacity };
+}
+
+/**
+ * A fixed-rate scenario measures delivery while a server keeps up with the rate with room to
+ * spare. A server that falls behind it, or needs most of its core for it, is measuring its
+ * queue: the report says so beside its figures and beside every ratio it is in (docs/bench.md,
+ * run history: the 09:34 UTC run on a slower host).
+ */
+const NEAR_CAPACITY_CPU = 0.75;
+function capacityNote(entry, offeredPerSec) {
+  const behind = entry.rounds.filter((r) => r.deliveriesPerSec < 0.99 * offeredPerSec).length;
+  const notes = [];
+  if (behind > 0) notes.push(`behind the offered rate in ${behind} of ${entry.rounds.length} rounds`);
+  if (entry.median.serverCpu >= NEAR_CAPACITY_CPU)
+    notes.push(`server CPU ${Math.round(entry.median.serverCpu * 100)} %`);
+  return notes.length > 0 ? notes.join(", ") : undefined;
 }
 
 async function runScenario(s) {
@@ -253,11 +271,16 @@ async function runScenario(s) {
       }
     }
   }
-  for (const entry of byName.values()) if (entry.rounds.length > 0) entry.median = medianFigures(entry.rounds);
+  for (const entry of byName.values()) {
+    if (entry.rounds.length === 0) continue;
+    entry.median = medianFigures(entry.rounds);
+    if (s.offeredPerSec !== undefined) entry.nearCapacity = capacityNote(entry, s.offeredPerSec);
+  }
   return {
     id: s.id,
     title: s.title,
     description: s.description,
+    offeredPerSec: s.offeredPerSec,
     rounds: scenarioRounds,
     columns: s.columns,
     headline: s.headline,

@@ -51,10 +51,19 @@ export function markdownReport(results) {
         `| ${t.name} | ${columns.map((c) => (c.byRound ? t.rounds.map((r) => fmt(r[c.key], c.digits ?? 0)).join(" / ") : fmt(m[c.key], c.digits ?? 0))).join(" | ")} | ${fmt((m.serverCpu ?? m.idleCpu) * 100)} % | ${fmt(m.loadgenCpu * 100)} % |`,
       );
     }
+    const loaded = s.targets.filter((t) => t.nearCapacity !== undefined);
+    if (loaded.length > 0) {
+      lines.push(
+        "",
+        `Near or over capacity at the ${fmt(s.offeredPerSec)} deliveries/s offered — their latency is mostly queueing, and a ratio with them compares overloads: ` +
+          `${loaded.map((t) => `${t.name} (${t.nearCapacity})`).join("; ")}.`,
+      );
+    }
     if (s.ratios.length > 0) {
       lines.push("", "| ratio | measured | goal | met |", "|---|---:|---|---|");
       for (const r of s.ratios) {
-        const met = r.goal === undefined || !Number.isFinite(r.value) ? "" : r.met ? "yes" : "**no**";
+        let met = r.goal === undefined || !Number.isFinite(r.value) ? "" : r.met ? "yes" : "**no**";
+        if (Number.isFinite(r.value) && r.nearCapacity?.length > 0) met = `${met} (${r.nearCapacity.join(", ")} near capacity)`.trim();
         lines.push(`| ${r.label} | ${fmt(r.value, 2)} | ${r.goal ?? ""} | ${met} |`);
       }
     }
