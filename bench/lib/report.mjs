@@ -63,7 +63,8 @@ export function markdownReport(results) {
       lines.push("", "| ratio | measured | goal | met |", "|---|---:|---|---|");
       for (const r of s.ratios) {
         let met = r.goal === undefined || !Number.isFinite(r.value) ? "" : r.met ? "yes" : "**no**";
-        if (Number.isFinite(r.value) && r.nearCapacity?.length > 0) met = `${met} (${r.nearCapacity.join(", ")} near capacity)`.trim();
+        if (Number.isFinite(r.value) && r.nearCapacity?.length > 0)
+          met = `${met} (${r.nearCapacity.join(", ")} near capacity)`.trim();
         lines.push(`| ${r.label} | ${fmt(r.value, 2)} | ${r.goal ?? ""} | ${met} |`);
       }
     }
