@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { eventCatalog, publishInputSchema, withCatalogCheck } from "@circl-bff/shared";
 import cors from "@fastify/cors";
 import underPressure from "@fastify/under-pressure";
 import Fastify, { type FastifyInstance } from "fastify";
@@ -7,6 +8,7 @@ import { createAccessTokenVerifier } from "./auth/access-token.js";
 import { createAuthenticator } from "./auth/authenticator.js";
 import { RevocationList, revokes } from "./auth/revocations.js";
 import { createStreamTokens } from "./auth/stream-token.js";
+import { TopicGrants } from "./auth/topic-grants.js";
 import { cacheVerifiedTokens } from "./auth/verified-token-cache.js";
 import type { EventBus } from "./bus/event-bus.js";
 import { MemoryBus } from "./bus/memory-bus.js";
@@ -23,6 +25,7 @@ import { registerStreamRoute } from "./http/stream-route.js";
 import { registerTokenRoute } from "./http/token-route.js";
 import { loggerOptions } from "./logger.js";
 import { createMetrics, durationObserver, type Metrics } from "./metrics.js";
+import { PresenceTracker } from "./presence/presence-tracker.js";
 import { IdempotencyStore } from "./proxy/idempotency-store.js";
 import { createOperationCaller } from "./proxy/operation-caller.js";
 import { registerRawProxy } from "./proxy/raw-proxy.js";
@@ -47,7 +50,11 @@ export type AppDeps = {
   onStreamReplaced?: (reason: string) => void;
 };
 
-export type App = FastifyInstance & { hub: Hub; bus: EventBus; metrics: Metrics };
+export type App = FastifyInstance & { hub: Hub; bus: EventBus; metrics: Metrics; presence: PresenceTracker };
+
+/** How often an instance re-announces its presence entries, and when another's stale ones expire. */
+const PRESENCE_REFRESH_MS = 5000;
+const PRESENCE_EXPIRE_MS = 15_000;
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -84,6 +91,11 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     (config.nats.urls === undefined
       ? new MemoryBus({ historySize: config.replayBufferSize, now })
       : await connectNats(config, metrics, app, deps.onStreamReplaced));
+  const presence = new PresenceTracker(bus, {
+    refreshMs: PRESENCE_REFRESH_MS,
+    expireMs: PRESENCE_EXPIRE_MS,
+    onError: (error) => app.log.warn({ err: error }, "presence message not sent"),
+  });
   const hub = new Hub(
     bus,
     {
@@ -94,9 +106,19 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       lingerMs: 30_000,
       now,
       onError: (error) => app.log.error({ err: error }, "stream catch-up failed"),
+      topicStreams: presence,
     },
     metrics,
   );
+  const stopPresence = presence.onChange((tenantId, topic, kind, userId) =>
+    hub.presenceChanged(tenantId, topic, kind, userId),
+  );
+  const grants = new TopicGrants({
+    url: config.topics.authUrl,
+    cacheS: config.topics.authCacheS,
+    timeoutMs: config.upstream.timeoutMs,
+    now,
+  });
   const streamTokens = createStreamTokens(config.streamToken);
   const revocations = new RevocationList(now);
   const verifyAccess = createAccessTokenVerifier(config.jwt);
@@ -128,7 +150,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     app.log.info({ tenantId: message.tenantId, userId: message.userId, ended }, "tokens revoked");
   });
   const limiter = new ConnectionLimiter(config.sse.maxConnectionsPerUser);
-  const publish = createEventPublisher(bus, metrics);
+  const publish = createEventPublisher(bus, metrics, grants);
   const upstream =
     config.upstream.url === undefined
       ? undefined
@@ -157,6 +179,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   });
   app.addHook("onClose", async () => {
     stopRevocations();
+    stopPresence();
+    presence.close();
     await Promise.all([bus.close(), upstream?.close()]);
   });
 
@@ -201,14 +225,31 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
 
   registerOpsRoutes(app, { bus, busKind: bus.kind, hub, metrics, metricsToken: config.metricsToken });
   registerTokenRoute(app, { streamTokens });
-  registerPublishRoute(app, { publish });
-  registerStreamRoute(app, { hub, limiter, heartbeatMs: config.sse.heartbeatMs, now });
+  registerPublishRoute(app, {
+    publish,
+    inputSchema: withCatalogCheck(publishInputSchema, eventCatalog, config.catalog.strict),
+  });
+  registerStreamRoute(app, {
+    hub,
+    limiter,
+    grants,
+    maxTopicsPerStream: config.topics.maxPerStream,
+    heartbeatMs: config.sse.heartbeatMs,
+    now,
+  });
   await registerTrpc(app, {
-    router: createAppRouter({ heartbeatMs: config.sse.heartbeatMs, maxPendingBytes: config.sse.maxPendingBytes }),
+    router: createAppRouter({
+      heartbeatMs: config.sse.heartbeatMs,
+      maxPendingBytes: config.sse.maxPendingBytes,
+      strictCatalog: config.catalog.strict,
+      maxTopicsPerStream: config.topics.maxPerStream,
+    }),
     services: {
       hub,
       streamTokens,
       publish,
+      grants,
+      presence,
       revoke: (revocation) => bus.publishControl({ kind: "revoke", ...revocation }),
       revocationTtlS: config.revocationTtlS,
       operations: createOperationCaller({ upstream, idempotency }),
@@ -217,9 +258,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     limiter,
   });
   await registerRawProxy(app, { upstream, idempotency, bodyLimitBytes: config.upstream.bodyLimitBytes });
-  registerDemoRoutes(app, { devToken: config.production ? undefined : deps.devToken });
+  if (config.demoPage) registerDemoRoutes(app, { devToken: config.production ? undefined : deps.devToken });
 
-  return Object.assign(app as FastifyInstance, { hub, bus, metrics });
+  return Object.assign(app as FastifyInstance, { hub, bus, metrics, presence });
 }
 
 /** The HTTP client (undici) is loaded only when `UPSTREAM_URL` asks for it. */
@@ -242,8 +283,10 @@ async function connectNats(
       name: config.nats.stream,
       maxAgeMs: config.nats.streamMaxAgeMs,
       maxBytes: config.nats.streamMaxBytes,
+      replicas: config.nats.replicas,
     },
     maxMessageBytes: 1_048_576,
+    catalog: { events: eventCatalog, strict: config.catalog.strict },
     publishTimeoutMs: 5000,
     queue: {
       maxSize: config.nats.publishQueueSize,

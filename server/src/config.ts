@@ -17,7 +17,22 @@ export type Config = {
     audience?: string;
     tenantClaim: string;
     rolesClaim: string;
+    /** Claim holding the topic patterns the user may subscribe to. */
+    topicsClaim: string;
   };
+  topics: {
+    /** Most topics one stream may ask for. */
+    maxPerStream: number;
+    /** Asked about topics no pattern grants; answers reused for `authCacheS`. */
+    authUrl?: URL;
+    authCacheS: number;
+  };
+  catalog: {
+    /** Refuse event types outside the catalog. */
+    strict: boolean;
+  };
+  /** Serve the demo page at `/`. */
+  demoPage: boolean;
   streamToken: { secret: Uint8Array; ttlS: number };
   nats: {
     urls?: string[];
@@ -26,6 +41,8 @@ export type Config = {
     streamMaxBytes: number;
     publishQueueSize: number;
     publishMaxAttempts: number;
+    /** Replicas of the stream when the gateway creates it. */
+    replicas: number;
   };
   replayBufferSize: number;
   upstream: { url?: URL; timeoutMs: number; bodyLimitBytes: number; idempotencyTtlMs: number };
@@ -60,6 +77,10 @@ const optionalString = z
   .string()
   .optional()
   .transform((v) => (v === undefined || v.trim() === "" ? undefined : v.trim()));
+const bool = z
+  .enum(["true", "false", "1", "0"], { message: "must be true or false" })
+  .optional()
+  .transform((v) => (v === undefined ? undefined : v === "true" || v === "1"));
 const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
 const DURATION_UNITS_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 /** `90s`, `30m`, `24h`, `7d` (or plain seconds) → milliseconds. */
@@ -88,6 +109,13 @@ const envSchema = z.object({
   JWT_AUDIENCE: optionalString,
   JWT_TENANT_CLAIM: z.string().min(1).default("tenantId"),
   JWT_ROLES_CLAIM: z.string().min(1).default("roles"),
+  JWT_TOPICS_CLAIM: z.string().min(1).default("topics"),
+  TOPIC_AUTH_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  TOPIC_AUTH_CACHE_S: int(60, 0),
+  MAX_TOPICS_PER_STREAM: int(32, 1),
+  DEMO_PAGE: bool,
+  EVENT_CATALOG_STRICT: bool,
+  NATS_STREAM_REPLICAS: int(1, 1).pipe(z.number().max(5)),
   STREAM_TOKEN_SECRET: optionalString,
   STREAM_TOKEN_TTL_S: int(300, 5),
   NATS_URL: optionalString,
@@ -201,7 +229,15 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       audience: e.JWT_AUDIENCE,
       tenantClaim: e.JWT_TENANT_CLAIM,
       rolesClaim: e.JWT_ROLES_CLAIM,
+      topicsClaim: e.JWT_TOPICS_CLAIM,
     },
+    topics: {
+      maxPerStream: e.MAX_TOPICS_PER_STREAM,
+      authUrl: e.TOPIC_AUTH_URL === undefined ? undefined : new URL(e.TOPIC_AUTH_URL),
+      authCacheS: e.TOPIC_AUTH_CACHE_S,
+    },
+    catalog: { strict: e.EVENT_CATALOG_STRICT ?? false },
+    demoPage: e.DEMO_PAGE ?? !production,
     streamToken: {
       secret:
         e.STREAM_TOKEN_SECRET !== undefined ? encoder.encode(e.STREAM_TOKEN_SECRET) : randomBytes(MIN_SECRET_BYTES),
@@ -216,6 +252,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       streamMaxBytes: e.NATS_STREAM_MAX_BYTES,
       publishQueueSize: e.NATS_PUBLISH_QUEUE_SIZE,
       publishMaxAttempts: e.NATS_PUBLISH_MAX_ATTEMPTS,
+      replicas: e.NATS_STREAM_REPLICAS,
     },
     replayBufferSize: e.REPLAY_BUFFER_SIZE,
     upstream: {

@@ -68,7 +68,7 @@ export function createMetrics() {
     }),
     natsMessagesInvalid: new Counter({
       name: "nats_messages_invalid_total",
-      help: "Received messages skipped as invalid, by reason (subject, size, json, schema)",
+      help: "Received messages skipped as invalid, by reason (subject, size, json, schema, unknown-type)",
       labelNames: ["reason"] as const,
       registers,
     }),

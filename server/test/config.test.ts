@@ -40,6 +40,7 @@ describe("loadConfig in development", () => {
         audience: undefined,
         tenantClaim: "tenantId",
         rolesClaim: "roles",
+        topicsClaim: "topics",
       },
       streamToken: { secret: expect.any(Uint8Array), ttlS: 300 },
       nats: {
@@ -48,6 +49,7 @@ describe("loadConfig in development", () => {
         streamMaxAgeMs: 86_400_000,
         streamMaxBytes: 1_073_741_824,
         publishQueueSize: 10_000,
+        replicas: 1,
         publishMaxAttempts: 10,
       },
       replayBufferSize: 1000,
@@ -59,6 +61,9 @@ describe("loadConfig in development", () => {
       trustProxy: false,
       eventLoopMaxDelayMs: 1000,
       revocationTtlS: 86_400,
+      topics: { maxPerStream: 32, authUrl: undefined, authCacheS: 60 },
+      catalog: { strict: false },
+      demoPage: true,
     } satisfies Config);
   });
 
@@ -139,6 +144,7 @@ describe("loadConfig in development", () => {
         audience: "api",
         tenantClaim: "app_metadata.tenant_id",
         rolesClaim: "realm_access.roles",
+        topicsClaim: "topics",
       },
       streamToken: { secret: new TextEncoder().encode(SECRET_B), ttlS: 60 },
       nats: {
@@ -147,6 +153,7 @@ describe("loadConfig in development", () => {
         streamMaxAgeMs: 3_600_000,
         streamMaxBytes: 2_000_000,
         publishQueueSize: 50,
+        replicas: 1,
         publishMaxAttempts: 3,
       },
       replayBufferSize: 50,
@@ -163,6 +170,9 @@ describe("loadConfig in development", () => {
       trustProxy: ["10.0.0.0/8", "127.0.0.1"],
       eventLoopMaxDelayMs: 250,
       revocationTtlS: 3600,
+      topics: { maxPerStream: 32, authUrl: undefined, authCacheS: 60 },
+      catalog: { strict: false },
+      demoPage: true,
     } satisfies Config);
   });
 

@@ -238,7 +238,7 @@ describe.skipIf(!available)("NATS bus: cost and lifecycle", () => {
       await client.stream.waitForData(1);
       expect(client.stream.envelopes().map((e) => e.data)).toEqual([i % 10]);
     }
-    expect(gw.app.hub.topicCount).toBe(1010);
+    expect(gw.app.hub.channelCount).toBe(1010);
   });
 
   it("app.close() drains the NATS connection and leaves no handle behind", async () => {

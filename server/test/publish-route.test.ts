@@ -140,9 +140,15 @@ describe("POST /events/publish (events.publish without tRPC)", () => {
       [{ type: "t", data: 1, to: "me" }, { "content-type": "text/plain" }, 415, /content-type/i],
     ];
     for (const [body, headers, status, message] of cases) {
-      expect(await publishRaw(gw, token, body, headers), JSON.stringify(body)).toEqual({
+      const answer = await publishRaw(gw, token, body, headers);
+      expect(answer, JSON.stringify(body)).toEqual({
         status,
-        body: contractError(status, message),
+        body: message.source.includes(": ")
+          ? {
+              ...contractError(status, message),
+              issues: expect.arrayContaining([expect.objectContaining({ path: expect.any(Array) })]),
+            }
+          : contractError(status, message),
       });
     }
     const streamToken = (await (

@@ -1,3 +1,4 @@
+import type { StreamEnvelope } from "@circl-bff/shared";
 import {
   createTRPCClient,
   httpBatchLink,
@@ -61,6 +62,17 @@ async function trpcError(promise: Promise<unknown>) {
 type Received = { id: string; type: string; data: unknown };
 
 /** Collects events of a subscription; `waitFor` resolves when `check` holds. */
+/**
+ * `events.stream` yields tracked `{id, data: envelope}` items, and untracked envelopes
+ * (`connected`, presence) as they are: hands only the tracked ones on.
+ */
+function tracked(handler: (item: { id: string; data: StreamEnvelope }) => void) {
+  return (item: object) => {
+    if ("type" in item) return;
+    handler(item as { id: string; data: StreamEnvelope });
+  };
+}
+
 function collector() {
   const items: Received[] = [];
   let waiters: { check: () => boolean; resolve: () => void }[] = [];
@@ -187,10 +199,10 @@ describe("events.stream", () => {
     const viaTrpc = collector();
     const states: string[] = [];
     const subscription = trpc.events.stream.subscribe(undefined, {
-      onData: ({ id, data }) => {
+      onData: tracked(({ id, data }) => {
         expect(data.id).toBe(id);
         viaTrpc.push({ id, type: data.type, data: data.data });
-      },
+      }),
       onConnectionStateChange: (state) => states.push(state.state),
     });
     cleanups.push(() => subscription.unsubscribe());
@@ -255,7 +267,7 @@ describe("events.stream", () => {
     const seen = collector();
     const sub = trpc.events.stream.subscribe(
       { types: ["keep"] },
-      { onData: ({ id, data }) => seen.push({ id, type: data.type, data: data.data }) },
+      { onData: tracked(({ id, data }) => seen.push({ id, type: data.type, data: data.data })) },
     );
     cleanups.push(() => sub.unsubscribe());
     await expect.poll(() => gw.app.hub.connectionCount).toBe(1);
@@ -273,7 +285,7 @@ describe("events.stream", () => {
     const seen = collector();
     const sub = trpc.events.stream.subscribe(
       { lastEventId: "0000-1" },
-      { onData: ({ id, data }) => seen.push({ id, type: data.type, data: data.data }) },
+      { onData: tracked(({ id, data }) => seen.push({ id, type: data.type, data: data.data })) },
     );
     cleanups.push(() => sub.unsubscribe());
     await seen.waitFor(() => seen.items.length === 1);

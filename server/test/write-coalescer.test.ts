@@ -1,6 +1,7 @@
 import { setImmediate as endOfTurn } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import type { Identity } from "../src/auth/identity.js";
+import { TopicGrants } from "../src/auth/topic-grants.js";
 import { MemoryBus } from "../src/bus/memory-bus.js";
 import { createMetrics } from "../src/metrics.js";
 import { createEventPublisher } from "../src/stream/event-publisher.js";
@@ -66,11 +67,20 @@ describe("write coalescer", () => {
 
   it("has a publish on the in-process bus write its frames before the call resolves when the loop is idle", async () => {
     const bus = new MemoryBus({ historySize: 10 });
-    const publish = createEventPublisher(bus, createMetrics());
+    const publish = createEventPublisher(bus, createMetrics(), new TopicGrants({ cacheS: 0, timeoutMs: 1000 }));
     const log: string[] = [];
     // What a raw stream's sink does with a delivered event: queue its frame for the end of the turn.
     bus.subscribe({ tenant: "t1", user: "u1" }, (event) => flushSoon(target(`frame ${event.seq}`, log)));
-    const identity: Identity = { userId: "u1", tenantId: "t1", roles: [], via: "access", exp: 0, iat: 0, tokenIds: [] };
+    const identity: Identity = {
+      userId: "u1",
+      tenantId: "t1",
+      roles: [],
+      topics: [],
+      via: "access",
+      exp: 0,
+      iat: 0,
+      tokenIds: [],
+    };
     const input = { type: "note", data: 1, to: "me" as const };
     await quiet();
     const first = await publish(identity, input, "r1");

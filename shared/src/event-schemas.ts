@@ -1,8 +1,7 @@
 import { z } from "zod";
+import { type EventDataOf, isReservedEventType, RESERVED_EVENT_TYPES } from "./catalog/define-events.js";
+import type { CatalogEventType, EventCatalog } from "./events/index.js";
 import { LONE_SURROGATE, MAX_ID_LENGTH } from "./subject-encoding.js";
-
-/** Event types the gateway emits itself; publishers may not use them. */
-export const RESERVED_EVENT_TYPES = ["connected", "reset", "ping"] as const;
 
 export const eventTypeSchema = z
   .string()
@@ -10,10 +9,9 @@ export const eventTypeSchema = z
   .max(128)
   .regex(/^[A-Za-z0-9_.:-]+$/, "may contain only letters, digits and _ . : -");
 
-export const publishableEventTypeSchema = eventTypeSchema.refine(
-  (type) => !(RESERVED_EVENT_TYPES as readonly string[]).includes(type),
-  { message: `the types ${RESERVED_EVENT_TYPES.join(", ")} are reserved for the gateway` },
-);
+export const publishableEventTypeSchema = eventTypeSchema.refine((type) => !isReservedEventType(type), {
+  message: `the types ${RESERVED_EVENT_TYPES.join(", ")} are reserved for the gateway`,
+});
 
 /** A user or tenant id: 1–256 characters of well-formed Unicode (no lone surrogates). */
 export const idSchema = z
@@ -35,32 +33,82 @@ export const correlationIdSchema = z
   .max(128)
   .regex(/^[A-Za-z0-9_.:/=+-]+$/, "may contain only letters, digits and _ . : / = + -");
 
-export const eventEnvelopeSchema = z.object({
-  id: z.string(),
-  type: eventTypeSchema,
-  data: z.unknown(),
-  tenantId: z.string(),
-  userId: z.string().optional(),
-  timestamp: z.string(),
-  correlationId: z.string().optional(),
-});
+/** A topic: 1–128 characters of `[A-Za-z0-9_.:-]`, scoped to the caller's tenant (`order:42`, `doc.7`). */
+export const topicSchema = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9_.:-]+$/, "a topic may contain only letters, digits and _ . : -");
 
-export type EventEnvelope<TData = unknown> = {
-  id: string;
-  type: string;
+/** The envelope's schema for one `type` and `data` schema: the single source of its shape. */
+export function eventEnvelopeSchemaFor<TType extends z.ZodType<string>, TData extends z.ZodType>(
+  type: TType,
+  data: TData,
+) {
+  return z.object({
+    /** Stream position, opaque; empty on envelopes that are not positions (`connected`, presence). */
+    id: z.string(),
+    type,
+    data,
+    tenantId: z.string(),
+    /** Set on personal events only. */
+    userId: z.string().optional(),
+    /** Set on topic events only. */
+    topic: z.string().optional(),
+    /** ISO 8601. */
+    timestamp: z.string(),
+    correlationId: z.string().optional(),
+  });
+}
+
+/** Any envelope, `data` untyped. */
+export const eventEnvelopeSchema = eventEnvelopeSchemaFor(eventTypeSchema, z.unknown());
+
+type EnvelopeFields = Omit<z.output<typeof eventEnvelopeSchema>, "type" | "data">;
+
+/** An event as streams deliver it (docs/protocol.md, "Events"). */
+export type EventEnvelope<TData = unknown, TType extends string = string> = EnvelopeFields & {
+  type: TType;
   data: TData;
-  tenantId: string;
-  userId?: string;
-  timestamp: string;
-  correlationId?: string;
 };
 
 export type ResetEventData = { reason: string; lastEventId: string };
+export type ConnectedEventData = { clientId: string; resumed: boolean };
+export type PresenceEventData = { topic: string; userId: string };
+
+/** The envelope of one catalog type (or of each, as a union), `data` typed by its schema. */
+export type CatalogEnvelope<TType extends CatalogEventType = CatalogEventType> = {
+  [K in TType]: EventEnvelope<EventDataOf<EventCatalog, K>, K>;
+}[TType];
+
+/** The envelopes the gateway makes itself. */
+export type GatewayEnvelope =
+  | EventEnvelope<ConnectedEventData, "connected">
+  | EventEnvelope<ResetEventData, "reset">
+  | EventEnvelope<PresenceEventData, "presence.join" | "presence.leave">;
+
+/**
+ * What `events.stream` yields: a catalog event, one of the gateway's own, or an event of a type
+ * outside the catalog (`data` unknown). Narrow with {@link isEvent}.
+ */
+export type StreamEnvelope = CatalogEnvelope | GatewayEnvelope | EventEnvelope;
+
+/** Narrows an envelope to one catalog (or gateway) type: `if (isEvent(e, "demo.message")) e.data.text`. */
+export function isEvent<TType extends CatalogEventType | GatewayEnvelope["type"]>(
+  envelope: { type: string },
+  type: TType,
+): envelope is TType extends CatalogEventType ? CatalogEnvelope<TType> : Extract<GatewayEnvelope, { type: TType }> {
+  return envelope.type === type;
+}
+
+/** Where a client publishes: its own stream, its tenant (admin), or a topic of its tenant. */
+export const publishTargetSchema = z.union([z.enum(["me", "tenant"]), z.strictObject({ topic: topicSchema })]);
+export type PublishTarget = z.infer<typeof publishTargetSchema>;
 
 export const publishInputSchema = z.object({
   type: publishableEventTypeSchema,
   data: z.unknown(),
-  to: z.enum(["me", "tenant"]),
+  to: publishTargetSchema,
   idempotencyKey: z.string().min(1).max(128).optional(),
   correlationId: correlationIdSchema.optional(),
 });
@@ -77,6 +125,10 @@ export const streamInputSchema = z
   .object({
     lastEventId: eventIdSchema.optional(),
     types: z.array(eventTypeSchema).max(64).optional(),
+    /** Topics to follow besides the personal and tenant events (each must be granted). */
+    topics: z.array(topicSchema).max(1024).optional(),
+    /** Also receive `presence.join` / `presence.leave` of those topics. */
+    presence: z.boolean().optional(),
   })
   .optional();
 export type StreamInput = z.infer<typeof streamInputSchema>;
@@ -102,3 +154,10 @@ export const revokeInputSchema = z
   .optional()
   .transform((input) => input ?? {});
 export type RevokeInput = z.input<typeof revokeInputSchema>;
+
+export const presenceListInputSchema = z.object({ topic: topicSchema });
+export const presenceListResultSchema = z.object({
+  topic: z.string(),
+  users: z.array(z.object({ userId: z.string(), connections: z.number().int() })),
+});
+export type PresenceList = z.infer<typeof presenceListResultSchema>;

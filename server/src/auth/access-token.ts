@@ -8,7 +8,7 @@ import {
 } from "jose";
 import type { Config } from "../config.js";
 import { AuthError, toAuthError } from "./auth-error.js";
-import { readClaim, readRoles, requireId } from "./claims.js";
+import { readClaim, readRoles, readTopicPatterns, requireId } from "./claims.js";
 import { hmacKey } from "./hmac-key.js";
 import type { Identity } from "./identity.js";
 import { STREAM_TOKEN_AUDIENCE } from "./stream-token.js";
@@ -90,6 +90,7 @@ export function createAccessTokenVerifier(
       userId: requireId(payload.sub, "sub"),
       tenantId: requireId(readClaim(payload, jwt.tenantClaim), jwt.tenantClaim),
       roles: readRoles(payload, jwt.rolesClaim),
+      topics: readTopicPatterns(payload, jwt.topicsClaim),
       via: "access",
       exp: payload.exp as number,
       iat: typeof payload.iat === "number" ? payload.iat : 0,

@@ -30,3 +30,17 @@ export function readRoles(payload: JWTPayload, path: string): string[] {
   if (!Array.isArray(value)) throw new AuthError("claim_roles");
   return value.filter((role): role is string => typeof role === "string" && role.length <= 256).slice(0, 100);
 }
+
+const TOPIC_PATTERN = /^[A-Za-z0-9_.:*-]{1,128}$/;
+
+/**
+ * Topic grant patterns (`order:*`, `doc.7`, `*`). Entries that are not patterns are ignored:
+ * an identity provider's stray value grants nothing, and never fails the whole token.
+ */
+export function readTopicPatterns(payload: JWTPayload, path: string): string[] {
+  const value = readClaim(payload, path);
+  if (!Array.isArray(value)) return [];
+  return value
+    .filter((pattern): pattern is string => typeof pattern === "string" && TOPIC_PATTERN.test(pattern))
+    .slice(0, 256);
+}

@@ -3,6 +3,8 @@ export type Identity = {
   readonly userId: string;
   readonly tenantId: string;
   readonly roles: readonly string[];
+  /** Topic patterns the user may subscribe to (`order:*`), from `JWT_TOPICS_CLAIM`. */
+  readonly topics: readonly string[];
   /** Which kind of token proved it. */
   readonly via: "access" | "stream";
   /** Token expiry, epoch seconds. */

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { jwtVerify, SignJWT } from "jose";
 import type { Config } from "../config.js";
 import { AuthError, toAuthError } from "./auth-error.js";
-import { requireId } from "./claims.js";
+import { readTopicPatterns, requireId } from "./claims.js";
 import { hmacKey } from "./hmac-key.js";
 import type { Identity } from "./identity.js";
 
@@ -15,7 +15,12 @@ export function createStreamTokens(options: Config["streamToken"]) {
   return {
     ttlS: options.ttlS,
     async issue(identity: Identity): Promise<{ token: string; expiresIn: number }> {
-      const claims: Record<string, unknown> = { tenantId: identity.tenantId, roles: [...identity.roles] };
+      // The access token's topic grants travel along: a stream opened with it may follow them.
+      const claims: Record<string, unknown> = {
+        tenantId: identity.tenantId,
+        roles: [...identity.roles],
+        topics: [...identity.topics],
+      };
       // The access token's id travels along, so revoking it also revokes its stream tokens.
       if (identity.via === "access" && identity.tokenIds[0] !== undefined) claims.ajti = identity.tokenIds[0];
       const token = await new SignJWT(claims)
@@ -45,6 +50,7 @@ export function createStreamTokens(options: Config["streamToken"]) {
           userId: requireId(payload.sub, "sub"),
           tenantId: requireId(payload.tenantId, "tenantId"),
           roles,
+          topics: readTopicPatterns(payload, "topics"),
           via: "stream",
           exp: payload.exp as number,
           iat: typeof payload.iat === "number" ? payload.iat : 0,

@@ -32,7 +32,7 @@ export type Unsubscribe = () => void;
  * Gateway-to-gateway messages (not events for clients), delivered to every instance sharing
  * the bus, the sender included. Today: token revocations.
  */
-export const controlMessageSchema = z.object({
+export const revokeMessageSchema = z.object({
   kind: z.literal("revoke"),
   tenantId: z.string().min(1).max(256),
   userId: z.string().min(1).max(256),
@@ -40,6 +40,31 @@ export const controlMessageSchema = z.object({
   issuedBefore: z.number().int().optional(),
   until: z.number().int(),
 });
+
+/**
+ * Presence of one instance (see presence/presence-tracker.ts): `[tenant, topic, user,
+ * connections]` entries, changed ones (`refresh: false`, 0 = gone) or all of them (`refresh:
+ * true`, keeps them alive); `sync` asks every other instance for a refresh now.
+ */
+export const presenceMessageSchema = z.object({
+  kind: z.literal("presence"),
+  instance: z.string().min(1).max(64),
+  refresh: z.boolean(),
+  sync: z.boolean().optional(),
+  entries: z
+    .array(
+      z.tuple([
+        z.string().min(1).max(256),
+        z.string().min(1).max(128),
+        z.string().min(1).max(256),
+        z.number().int().min(0).max(1_000_000),
+      ]),
+    )
+    .max(10_000),
+});
+export type PresenceMessage = z.infer<typeof presenceMessageSchema>;
+
+export const controlMessageSchema = z.discriminatedUnion("kind", [revokeMessageSchema, presenceMessageSchema]);
 export type ControlMessage = z.infer<typeof controlMessageSchema>;
 
 /** The bus cannot take the publish now (e.g. its retry queue is full): answer 503. */

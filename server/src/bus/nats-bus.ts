@@ -10,7 +10,7 @@ import {
   type StreamInfo,
 } from "@nats-io/jetstream";
 import { connect, type NatsConnection, type Subscription } from "@nats-io/transport-node";
-import { decodeMessage, encodeMessage, type InvalidReason } from "./bus-message.js";
+import { decodeMessage, encodeMessage, type InvalidReason, type MessageCatalog } from "./bus-message.js";
 import {
   type BusEvent,
   type BusPublishResult,
@@ -59,6 +59,8 @@ export type NatsBusOptions = {
   stream: StreamSettings;
   /** Messages with a larger body are counted as invalid and skipped. */
   maxMessageBytes: number;
+  /** Backends' messages are checked against it; a mismatch is counted as invalid and skipped. */
+  catalog?: MessageCatalog;
   /** How long one JetStream publish waits for its ack before the event goes to the retry queue. */
   publishTimeoutMs: number;
   queue: { maxSize: number; maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
@@ -475,6 +477,7 @@ export class NatsBus implements EventBus {
       },
       this.options.maxMessageBytes,
       key,
+      this.options.catalog,
     );
     if (decoded.ok) return decoded.event;
     if (count) {

@@ -14,6 +14,8 @@ export type StreamSettings = {
   maxAgeMs: number;
   /** Size cap in bytes; the oldest events go first (`discard: old`). */
   maxBytes: number;
+  /** Replicas when the gateway creates the stream (an existing stream keeps its own). */
+  replicas?: number;
 };
 
 /** All gateway subjects: `events.>`. */
@@ -47,6 +49,7 @@ export async function ensureStream(jsm: JetStreamManager, settings: StreamSettin
       duplicate_window: DUPLICATE_WINDOW_MS * NANOS_PER_MS,
       max_age: settings.maxAgeMs * NANOS_PER_MS,
       max_bytes: settings.maxBytes,
+      num_replicas: settings.replicas ?? 1,
     });
   }
   const problems = incompatibilities(info, settings);

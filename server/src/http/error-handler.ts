@@ -3,17 +3,33 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { AuthError } from "../auth/auth-error.js";
 import type { RateLimits } from "./rate-limits.js";
 
-export type ErrorBody = { statusCode: number; error: string; message: string; requestId: string };
+export type ErrorBody = {
+  statusCode: number;
+  error: string;
+  message: string;
+  requestId: string;
+  /** The zod issues of a refused body (`400`). */
+  issues?: unknown[];
+};
 
 export function errorBody(statusCode: number, message: string, requestId: string): ErrorBody {
   return { statusCode, error: STATUS_CODES[statusCode] ?? "Error", message, requestId };
 }
 
-export function sendError(reply: FastifyReply, statusCode: number, message: string): FastifyReply {
+export function sendError(
+  reply: FastifyReply,
+  statusCode: number,
+  message: string,
+  extra?: Pick<ErrorBody, "issues">,
+): FastifyReply {
   return reply
     .code(statusCode)
     .type("application/json")
-    .send(errorBody(statusCode, message, reply.request.id));
+    .send(
+      extra === undefined
+        ? errorBody(statusCode, message, reply.request.id)
+        : { ...errorBody(statusCode, message, reply.request.id), ...extra },
+    );
 }
 
 /**

@@ -1,4 +1,4 @@
-import { publishInputSchema } from "@circl-bff/shared";
+import { describeIssues, type PublishInput } from "@circl-bff/shared";
 import type { FastifyInstance } from "fastify";
 import type { z } from "zod";
 import { type EventPublisher, publishFailure } from "../stream/event-publisher.js";
@@ -7,14 +7,6 @@ import { sendError } from "./error-handler.js";
 
 const JSON_TYPE = /^application\/json\s*(;|$)/i;
 
-/** `path: message` for each problem, the way a curl user reads it. */
-function describe(error: z.ZodError): string {
-  return error.issues
-    .slice(0, 5)
-    .map((issue) => (issue.path.length === 0 ? issue.message : `${issue.path.join(".")}: ${issue.message}`))
-    .join("; ");
-}
-
 /**
  * `POST /events/publish`: `events.publish` for clients without tRPC (the plain-`EventSource`
  * side of two-way communication, scripts, backends without NATS access). Same input (JSON
@@ -22,7 +14,10 @@ function describe(error: z.ZodError): string {
  * idempotency key may also come as the `Idempotency-Key` header. It is also the light door: no
  * fetch `Request`/`Response` pair per call (tRPC's adapter), which the latency benchmark shows.
  */
-export function registerPublishRoute(app: FastifyInstance, deps: { publish: EventPublisher }): void {
+export function registerPublishRoute(
+  app: FastifyInstance,
+  deps: { publish: EventPublisher; inputSchema: z.ZodType<PublishInput> },
+): void {
   app.post(
     "/events/publish",
     {
@@ -54,12 +49,14 @@ export function registerPublishRoute(app: FastifyInstance, deps: { publish: Even
       if (typeof header === "string" && fromBody !== undefined && fromBody !== header) {
         return sendError(reply, 400, "idempotencyKey and the Idempotency-Key header differ");
       }
-      const parsed = publishInputSchema.safeParse(
+      const parsed = deps.inputSchema.safeParse(
         typeof header === "string" && fromBody === undefined ? { ...body, idempotencyKey: header } : body,
       );
-      if (!parsed.success) return sendError(reply, 400, describe(parsed.error));
+      if (!parsed.success) {
+        return sendError(reply, 400, describeIssues(parsed.error.issues), { issues: parsed.error.issues });
+      }
       try {
-        return await deps.publish(identity, parsed.data, request.id);
+        return await deps.publish(identity, parsed.data, request.id, request.headers.authorization);
       } catch (error) {
         const failure = publishFailure(error);
         if (failure === undefined) throw error;

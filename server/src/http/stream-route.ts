@@ -1,10 +1,12 @@
 import { randomUUID } from "node:crypto";
 import type { OutgoingHttpHeaders, ServerResponse } from "node:http";
-import { eventTypeSchema } from "@circl-bff/shared";
+import { eventTypeSchema, topicSchema } from "@circl-bff/shared";
 import type { FastifyInstance } from "fastify";
+import { TopicAuthUnavailableError, type TopicGrants, TopicNotAllowedError } from "../auth/topic-grants.js";
 import type { ConnectionLimiter } from "../stream/connection-limiter.js";
 import type { Hub } from "../stream/hub.js";
 import { SocketSink } from "../stream/socket-sink.js";
+import { requireIdentity } from "./authentication.js";
 import { sendError } from "./error-handler.js";
 import { admitStream } from "./stream-auth.js";
 
@@ -33,12 +35,19 @@ function releaseResponseHead(res: ServerResponse): void {
   if (typeof internals._header === "string" && internals._headerSent === true) internals._header = HEAD_SENT;
 }
 
-type StreamQuery = { token?: string; lastEventId?: string; types?: string };
+type StreamQuery = { token?: string; lastEventId?: string; types?: string; topics?: string; presence?: string };
 
 /** `GET /events/stream`: the plain `EventSource` transport over the hub. */
 export function registerStreamRoute(
   app: FastifyInstance,
-  deps: { hub: Hub; limiter: ConnectionLimiter; heartbeatMs: number; now: () => number },
+  deps: {
+    hub: Hub;
+    limiter: ConnectionLimiter;
+    grants: TopicGrants;
+    maxTopicsPerStream: number;
+    heartbeatMs: number;
+    now: () => number;
+  },
 ): void {
   const sinkOptions = { retryMs: RETRY_MS, heartbeatMs: deps.heartbeatMs, now: deps.now };
   app.get<{ Querystring: StreamQuery }>(
@@ -52,6 +61,8 @@ export function registerStreamRoute(
             token: { type: "string", maxLength: 4096 },
             lastEventId: { type: "string", maxLength: 256 },
             types: { type: "string", maxLength: 4096 },
+            topics: { type: "string", maxLength: 16384 },
+            presence: { type: "string", enum: ["1", "true", "0", "false"] },
           },
           additionalProperties: false,
         },
@@ -61,6 +72,34 @@ export function registerStreamRoute(
       const types = request.query.types?.split(",").filter((type) => type !== "");
       if (types !== undefined && !types.every((type) => eventTypeSchema.safeParse(type).success)) {
         return sendError(reply, 400, "types must be a comma-separated list of event types");
+      }
+      const topics = [...new Set(request.query.topics?.split(",").filter((topic) => topic !== "") ?? [])];
+      const malformed = topics.find((topic) => !topicSchema.safeParse(topic).success);
+      if (malformed !== undefined) {
+        return sendError(
+          reply,
+          400,
+          `topics must be a comma-separated list of topics ([A-Za-z0-9_.:-], 1-128 characters)`,
+        );
+      }
+      if (topics.length > deps.maxTopicsPerStream) {
+        return sendError(reply, 400, `at most ${deps.maxTopicsPerStream} topics per stream`);
+      }
+      // Grants are checked on every (re)connect, before the stream takes a slot.
+      try {
+        await deps.grants.require(requireIdentity(request), topics, {
+          authorization:
+            request.headers.authorization ??
+            (request.query.token === undefined ? undefined : `Bearer ${request.query.token}`),
+          requestId: request.id,
+        });
+      } catch (error) {
+        if (error instanceof TopicNotAllowedError) return sendError(reply, 403, error.message);
+        if (error instanceof TopicAuthUnavailableError) {
+          reply.header("retry-after", String(error.retryAfterS));
+          return sendError(reply, 503, error.message);
+        }
+        throw error;
       }
       const identity = admitStream(request, reply, deps.limiter);
       if (identity === undefined) return reply;
@@ -80,6 +119,8 @@ export function registerStreamRoute(
         userId: identity.userId,
         lastEventId: typeof lastEventId === "string" && lastEventId !== "" ? lastEventId : undefined,
         types,
+        topics,
+        presence: request.query.presence === "1" || request.query.presence === "true",
         expiresAt: identity.exp * 1000,
         tokenIds: identity.tokenIds,
         issuedAt: identity.iat,

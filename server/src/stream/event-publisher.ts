@@ -1,6 +1,12 @@
 import { createHash } from "node:crypto";
 import type { PublishInput, PublishResult, StreamKey } from "@circl-bff/shared";
 import type { Identity } from "../auth/identity.js";
+import {
+  type TopicAuthRequest,
+  TopicAuthUnavailableError,
+  type TopicGrants,
+  TopicNotAllowedError,
+} from "../auth/topic-grants.js";
 import { BusUnavailableError, type EventBus, EventTooLargeError } from "../bus/event-bus.js";
 import { formatEventId } from "../bus/position.js";
 import type { Metrics } from "../metrics.js";
@@ -26,7 +32,12 @@ export type PublishFailure = {
 
 /** The answer for an error the publisher throws on purpose; undefined for anything else (a 500). */
 export function publishFailure(error: unknown): PublishFailure | undefined {
-  if (error instanceof ForbiddenError) return { status: 403, code: "FORBIDDEN", message: error.message };
+  if (error instanceof ForbiddenError || error instanceof TopicNotAllowedError) {
+    return { status: 403, code: "FORBIDDEN", message: error.message };
+  }
+  if (error instanceof TopicAuthUnavailableError) {
+    return { status: 503, code: "SERVICE_UNAVAILABLE", message: error.message, retryAfterS: error.retryAfterS };
+  }
   if (error instanceof EventTooLargeError) return { status: 413, code: "PAYLOAD_TOO_LARGE", message: error.message };
   if (error instanceof BusUnavailableError) {
     return { status: 503, code: "SERVICE_UNAVAILABLE", message: error.message, retryAfterS: BUS_RETRY_AFTER_S };
@@ -44,14 +55,32 @@ export function idempotencyMsgId(tenantId: string, userId: string, idempotencyKe
     .digest("base64url");
 }
 
-/** Client publishing (`events.publish`): roles, idempotency, correlation. */
-export function createEventPublisher(bus: EventBus, metrics: Metrics) {
-  return async (identity: Identity, input: PublishInput, requestId: string): Promise<PublishResult> => {
-    if (input.to === "tenant" && !identity.roles.includes("admin")) {
-      throw new ForbiddenError("publishing to the tenant requires the admin role");
+/**
+ * Client publishing (`events.publish`): roles and grants, idempotency, correlation. `input` was
+ * validated by the caller (its `data` against the catalog, once per publish).
+ */
+export function createEventPublisher(bus: EventBus, metrics: Metrics, grants: TopicGrants) {
+  const targetKey = async (
+    identity: Identity,
+    to: PublishInput["to"],
+    request: TopicAuthRequest,
+  ): Promise<StreamKey> => {
+    if (to === "me") return { tenant: identity.tenantId, user: identity.userId };
+    if (to === "tenant") {
+      if (!identity.roles.includes("admin"))
+        throw new ForbiddenError("publishing to the tenant requires the admin role");
+      return { tenant: identity.tenantId };
     }
-    const key: StreamKey =
-      input.to === "me" ? { tenant: identity.tenantId, user: identity.userId } : { tenant: identity.tenantId };
+    if (!identity.roles.includes("admin")) await grants.require(identity, [to.topic], request);
+    return { tenant: identity.tenantId, topic: to.topic };
+  };
+  return async (
+    identity: Identity,
+    input: PublishInput,
+    requestId: string,
+    authorization?: string,
+  ): Promise<PublishResult> => {
+    const key = await targetKey(identity, input.to, { authorization, requestId });
     const msgId =
       input.idempotencyKey === undefined
         ? undefined

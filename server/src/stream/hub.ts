@@ -6,12 +6,18 @@ import { parseEventId } from "../bus/position.js";
 import { RecentBySeq } from "../bus/recent-by-seq.js";
 import { mergeBySeq, ReplayBuffer } from "../bus/replay-buffer.js";
 import type { Metrics } from "../metrics.js";
-import { type StreamEvent, toResetEvent, toStreamEvent } from "./stream-event.js";
+import { type StreamEvent, toPresenceEvent, toResetEvent, toStreamEvent } from "./stream-event.js";
 import { type SessionOwner, StreamSession } from "./stream-session.js";
 import type { EndReason, StreamSink } from "./stream-sink.js";
 
 /** Replayed events between two turns of the event loop during a catch-up. */
 const CATCH_UP_SLICE = 1000;
+
+/** Who follows which topic on this instance, stream by stream (presence counts them). */
+export interface TopicStreamObserver {
+  opened(tenantId: string, topic: string, userId: string): void;
+  closed(tenantId: string, topic: string, userId: string): void;
+}
 
 export type HubOptions = {
   replayBufferSize: number;
@@ -20,10 +26,12 @@ export type HubOptions = {
   maxConnectionMs: number;
   /** Period of the shared timer that drives heartbeats, maximum duration and token expiry. */
   tickMs: number;
-  /** How long a key's topic (bus subscription and replay buffer) outlives its last stream. */
+  /** How long a key's channel (bus subscription and replay buffer) outlives its last stream. */
   lingerMs: number;
   now?: () => number;
   onError?: (error: unknown) => void;
+  /** Told when a stream on a topic opens and closes. */
+  topicStreams?: TopicStreamObserver;
 };
 
 export type OpenRequest = {
@@ -31,6 +39,10 @@ export type OpenRequest = {
   userId: string;
   lastEventId?: string;
   types?: readonly string[];
+  /** Topics of the tenant to follow (already granted), besides the personal and tenant keys. */
+  topics?: readonly string[];
+  /** Also deliver `presence.join` / `presence.leave` of those topics. */
+  presence?: boolean;
   /** When the credential that opened the stream expires (epoch ms); the stream ends then. */
   expiresAt?: number;
   /** Ids of the credential that opened the stream, and when it was issued (for revocation). */
@@ -42,7 +54,8 @@ export type OpenRequest = {
 /** How long a resume waits for this instance to catch up with a position another one handed out. */
 const HEAD_WAIT_MS = 2000;
 
-type Topic = {
+/** One stream key's live feed on this instance: its bus subscription, replay buffer and streams. */
+type Channel = {
   readonly id: string;
   readonly key: StreamKey;
   readonly buffer: ReplayBuffer<StreamEvent>;
@@ -69,9 +82,9 @@ type Plan =
  * connections share it; each event is enveloped and serialised once and handed to all of them.
  */
 export class Hub implements SessionOwner {
-  private readonly topics = new Map<string, Topic>();
-  /** Topics no stream uses, until they expire: the timer looks at these, not at every topic. */
-  private readonly lingering = new Set<Topic>();
+  private readonly channels = new Map<string, Channel>();
+  /** Channels no stream uses, until they expire: the timer looks at these, not at every channel. */
+  private readonly lingering = new Set<Channel>();
   private readonly sessions = new Set<StreamSession>();
   /**
    * History from the bus, enveloped and serialised once for the streams resuming together:
@@ -95,53 +108,69 @@ export class Hub implements SessionOwner {
     return this.sessions.size;
   }
 
-  get topicCount(): number {
-    return this.topics.size;
+  get channelCount(): number {
+    return this.channels.size;
   }
 
   /**
-   * Attaches a stream to the user's personal key and tenant broadcast key, then (in the
-   * background, `session.ready`) replays what it missed or sends a `reset`, then goes live.
+   * Attaches a stream to the user's personal key, the tenant broadcast key and its topics' keys,
+   * then (in the background, `session.ready`) replays what it missed or sends a `reset`, then
+   * goes live.
    */
   open(request: OpenRequest): StreamSession {
     const { sink } = request;
     const transport = sink.transport;
-    // The topics' own key objects: a stream keeps no copies of its own.
-    const topics = [
-      this.topicFor({ tenant: request.tenantId, user: request.userId }),
-      this.topicFor({ tenant: request.tenantId }),
+    const { tenantId, userId } = request;
+    const topics = [...new Set(request.topics ?? [])];
+    // The channels' own key objects: a stream keeps no copies of its own.
+    const channels = [
+      this.channelFor({ tenant: tenantId, user: userId }),
+      this.channelFor({ tenant: tenantId }),
+      ...topics.map((topic) => this.channelFor({ tenant: tenantId, topic })),
     ];
-    const keys = topics.map((topic) => topic.key);
+    const keys = channels.map((channel) => channel.key);
     const now = this.now();
     const maxDurationAt = now + this.options.maxConnectionMs;
     const expiresAt = request.expiresAt ?? Number.POSITIVE_INFINITY;
     const session = new StreamSession(
       this,
-      {
-        tenantId: request.tenantId,
-        userId: request.userId,
-        tokenIds: request.tokenIds,
-        issuedAt: request.issuedAt,
-      },
+      { tenantId, userId, tokenIds: request.tokenIds, issuedAt: request.issuedAt },
       keys,
       sink,
       request.types === undefined ? undefined : new Set(request.types),
       this.options.maxPendingBytes,
       Math.min(maxDurationAt, expiresAt),
       expiresAt < maxDurationAt ? "token-expired" : "max-duration",
+      request.presence === true && topics.length > 0,
     );
     // Attach first, then read the head in the same tick: every event after `head` reaches the
     // session live, everything up to it is history.
-    for (const topic of topics) topic.sessions.add(session);
+    for (const channel of channels) channel.sessions.add(session);
     this.sessions.add(session);
     this.metrics.sseConnectionsActive.labels(transport).inc();
     const epoch = this.bus.epoch;
     const head = this.bus.head();
-    session.ready = this.catchUp(session, request, epoch, head, topics, keys).catch((error: unknown) => {
+    session.ready = this.catchUp(session, request, epoch, head, channels, keys).catch((error: unknown) => {
       this.options.onError?.(error);
       session.end("shutdown");
     });
+    for (const topic of topics) this.options.topicStreams?.opened(tenantId, topic, userId);
     return session;
+  }
+
+  /**
+   * Presence changed on a topic (anywhere): the streams on it that asked for presence get an
+   * untracked `presence.join` / `presence.leave`.
+   */
+  presenceChanged(tenantId: string, topic: string, kind: "join" | "leave", userId: string): void {
+    const channel = this.channels.get(keyId({ tenant: tenantId, topic }));
+    if (channel === undefined || channel.sessions.size === 0) return;
+    let event: StreamEvent | undefined;
+    for (const session of channel.sessions) {
+      if (!session.presence) continue;
+      event ??= toPresenceEvent(tenantId, kind, { topic, userId }, this.now());
+      session.push(event);
+    }
   }
 
   private async catchUp(
@@ -149,10 +178,10 @@ export class Hub implements SessionOwner {
     request: OpenRequest,
     epoch: string,
     head: number,
-    topics: readonly Topic[],
+    channels: readonly Channel[],
     keys: readonly StreamKey[],
   ): Promise<void> {
-    const plan = await this.plan(request.lastEventId, epoch, head, topics, keys);
+    const plan = await this.plan(request.lastEventId, epoch, head, channels, keys);
     if (session.isClosed) return;
     session.sink.start(plan.resumed);
     if (!plan.resumed && plan.reset !== undefined) {
@@ -205,8 +234,8 @@ export class Hub implements SessionOwner {
   close(): void {
     clearInterval(this.timer);
     for (const session of [...this.sessions]) session.end("shutdown");
-    for (const topic of this.topics.values()) topic.unsubscribe();
-    this.topics.clear();
+    for (const channel of this.channels.values()) channel.unsubscribe();
+    this.channels.clear();
     this.lingering.clear();
   }
 
@@ -214,7 +243,7 @@ export class Hub implements SessionOwner {
     lastEventId: string | undefined,
     epoch: string,
     head: number,
-    topics: readonly Topic[],
+    channels: readonly Channel[],
     keys: readonly StreamKey[],
   ): Promise<Plan> {
     if (lastEventId === undefined) return { resumed: false };
@@ -229,8 +258,8 @@ export class Hub implements SessionOwner {
         : { resumed: false, reset: "unknown-id" };
     }
     if (position.seq === head) return { resumed: true, history: [] };
-    if (topics.every((topic) => topic.buffer.completeAfter <= position.seq)) {
-      const history = mergeBySeq(topics.map((topic) => topic.buffer.slice(position.seq, head)));
+    if (channels.every((channel) => channel.buffer.completeAfter <= position.seq)) {
+      const history = mergeBySeq(channels.map((channel) => channel.buffer.slice(position.seq, head)));
       this.metrics.replayEvents.labels("buffer").inc(history.length);
       return { resumed: true, history };
     }
@@ -247,9 +276,9 @@ export class Hub implements SessionOwner {
     }
   }
 
-  private topicFor(key: StreamKey): Topic {
+  private channelFor(key: StreamKey): Channel {
     const id = keyId(key);
-    const existing = this.topics.get(id);
+    const existing = this.channels.get(id);
     if (existing !== undefined) {
       existing.idleSince = undefined;
       this.lingering.delete(existing);
@@ -263,9 +292,9 @@ export class Hub implements SessionOwner {
       buffer.push(event);
       for (const session of sessions) session.push(event);
     });
-    const topic: Topic = { id, key, buffer, sessions, unsubscribe };
-    this.topics.set(id, topic);
-    return topic;
+    const channel: Channel = { id, key, buffer, sessions, unsubscribe };
+    this.channels.set(id, channel);
+    return channel;
   }
 
   frameSent(session: StreamSession): void {
@@ -276,30 +305,31 @@ export class Hub implements SessionOwner {
     this.metrics.sseSlowConsumerDisconnects.labels(session.sink.transport).inc();
   }
 
-  /** The session ended: detach it from its topics (they linger for a quick reconnect). */
+  /** The session ended: detach it from its channels (they linger for a quick reconnect). */
   sessionClosed(session: StreamSession): void {
     if (!this.sessions.delete(session)) return;
     this.metrics.sseConnectionsActive.labels(session.sink.transport).dec();
     for (const key of session.keys) {
       const id = keyId(key);
-      const topic = this.topics.get(id);
-      if (topic === undefined) continue;
-      topic.sessions.delete(session);
-      if (topic.sessions.size === 0) {
-        topic.idleSince = this.now();
-        this.lingering.add(topic);
+      const channel = this.channels.get(id);
+      if (channel === undefined) continue;
+      channel.sessions.delete(session);
+      if (channel.sessions.size === 0) {
+        channel.idleSince = this.now();
+        this.lingering.add(channel);
       }
+      if (key.topic !== undefined) this.options.topicStreams?.closed(key.tenant, key.topic, session.opener.userId);
     }
   }
 
   private tick(): void {
     const now = this.now();
     for (const session of this.sessions) session.tick(now);
-    for (const topic of this.lingering) {
-      if (topic.idleSince !== undefined && now - topic.idleSince >= this.options.lingerMs) {
-        topic.unsubscribe();
-        this.topics.delete(topic.id);
-        this.lingering.delete(topic);
+    for (const channel of this.lingering) {
+      if (channel.idleSince !== undefined && now - channel.idleSince >= this.options.lingerMs) {
+        channel.unsubscribe();
+        this.channels.delete(channel.id);
+        this.lingering.delete(channel);
       }
     }
   }

@@ -1,4 +1,4 @@
-import type { StreamEvent } from "./stream-event.js";
+import { type StreamEvent, toConnectedEvent } from "./stream-event.js";
 import type { EndReason, StreamSink } from "./stream-sink.js";
 
 /**
@@ -14,9 +14,18 @@ export class QueueSink implements StreamSink, AsyncIterable<StreamEvent> {
   private wake: (() => void) | undefined;
   private roomWaiters: (() => void)[] = [];
 
-  constructor(private readonly roomBelowBytes: number) {}
+  constructor(
+    private readonly roomBelowBytes: number,
+    /** Whose stream it is, for the `connected` envelope. */
+    private readonly owner?: { clientId: string; tenantId: string; userId: string; now: () => number },
+  ) {}
 
-  start(): void {}
+  /** The first item: an untracked `connected` envelope (the client may publish from now on). */
+  start(resumed: boolean): void {
+    const owner = this.owner;
+    if (owner === undefined) return;
+    this.deliver(toConnectedEvent(owner.tenantId, owner.userId, { clientId: owner.clientId, resumed }, owner.now()));
+  }
 
   deliver(event: StreamEvent): void {
     if (this.ended !== undefined) return;

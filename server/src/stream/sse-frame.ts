@@ -29,6 +29,15 @@ export function chunkedEventFrame(id: string, type: string, json: string): { fra
   return { frame: chunk.subarray(start, start + size), chunk };
 }
 
+/** An event frame without an id, wrapped as one HTTP/1.1 chunk like {@link chunkedEventFrame}. */
+export function chunkedAnonymousFrame(type: string, json: string): { frame: Buffer; chunk: Buffer } {
+  const text = `event: ${type}\ndata: ${json}\n\n`;
+  const size = Buffer.byteLength(text);
+  const { chunk, start } = allocChunk(size);
+  chunk.write(text, start, "utf8");
+  return { frame: chunk.subarray(start, start + size), chunk };
+}
+
 /** Frames (`bytes` in all) as one HTTP/1.1 chunk: what a raw stream writes for a turn's batch. */
 export function httpChunk(frames: Buffer | readonly Buffer[], bytes: number): Buffer {
   const { chunk, start } = allocChunk(bytes);

@@ -1,7 +1,13 @@
-import type { EventEnvelope, ResetEventData, StreamKey } from "@circl-bff/shared";
+import type {
+  ConnectedEventData,
+  EventEnvelope,
+  PresenceEventData,
+  ResetEventData,
+  StreamKey,
+} from "@circl-bff/shared";
 import type { BusEvent } from "../bus/event-bus.js";
 import { formatEventId } from "../bus/position.js";
-import { chunkedEventFrame } from "./sse-frame.js";
+import { chunkedAnonymousFrame, chunkedEventFrame } from "./sse-frame.js";
 
 /** One event as every stream needs it: built and serialised once, shared by all connections. */
 export type StreamEvent = {
@@ -10,6 +16,11 @@ export type StreamEvent = {
   readonly frame: Buffer;
   /** `frame` as one HTTP/1.1 chunk (`frame` is a view into it). */
   readonly chunk: Buffer;
+  /**
+   * Not a stream position (`connected`, presence): no `id:` line, untracked on tRPC, never
+   * replayed, never compared with positions. `seq` is -1.
+   */
+  readonly untracked?: true;
 };
 
 export function toStreamEvent(epoch: string, event: BusEvent): StreamEvent {
@@ -19,6 +30,7 @@ export function toStreamEvent(epoch: string, event: BusEvent): StreamEvent {
     data: event.data,
     tenantId: event.key.tenant,
     ...(event.key.user === undefined ? {} : { userId: event.key.user }),
+    ...(event.key.topic === undefined ? {} : { topic: event.key.topic }),
     timestamp: event.timestamp,
     ...(event.correlationId === undefined ? {} : { correlationId: event.correlationId }),
   };
@@ -44,4 +56,30 @@ export function toResetEvent(
     timestamp: new Date(now).toISOString(),
   };
   return { seq: head, envelope, ...chunkedEventFrame(envelope.id, envelope.type, JSON.stringify(envelope)) };
+}
+
+function untracked(envelope: EventEnvelope): StreamEvent {
+  return { seq: -1, envelope, untracked: true, ...chunkedAnonymousFrame(envelope.type, JSON.stringify(envelope)) };
+}
+
+/** tRPC's first item: the stream is attached (the raw route writes its own `connected` frame). */
+export function toConnectedEvent(tenantId: string, userId: string, data: ConnectedEventData, now: number): StreamEvent {
+  return untracked({ id: "", type: "connected", data, tenantId, userId, timestamp: new Date(now).toISOString() });
+}
+
+/** A user's first stream on a topic opened (`join`), or their last one closed (`leave`). */
+export function toPresenceEvent(
+  tenantId: string,
+  kind: "join" | "leave",
+  data: PresenceEventData,
+  now: number,
+): StreamEvent {
+  return untracked({
+    id: "",
+    type: `presence.${kind}`,
+    data,
+    tenantId,
+    topic: data.topic,
+    timestamp: new Date(now).toISOString(),
+  });
 }

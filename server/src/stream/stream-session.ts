@@ -28,7 +28,7 @@ export class StreamSession {
     private readonly owner: SessionOwner,
     /** Whose stream it is (revocation ends streams by it). */
     readonly opener: StreamOpener,
-    /** The user's personal key and the tenant broadcast key. */
+    /** The user's personal key, the tenant broadcast key, then the topic keys it asked for. */
     readonly keys: readonly StreamKey[],
     readonly sink: StreamSink,
     private readonly types: ReadonlySet<string> | undefined,
@@ -36,13 +36,15 @@ export class StreamSession {
     /** Epoch ms after which the stream ends (maximum duration or credential expiry). */
     private readonly deadline: number,
     private readonly deadlineReason: EndReason,
+    /** Receives `presence.join` / `presence.leave` of its topics. */
+    readonly presence = false,
   ) {}
 
   get isClosed(): boolean {
     return this.closed;
   }
 
-  /** Live event from a topic. */
+  /** Live event from one of its keys (or an untracked presence event of one of its topics). */
   push(event: StreamEvent): void {
     if (this.closed) return;
     if (this.catchingUp) {
@@ -107,7 +109,13 @@ export class StreamSession {
   }
 
   private send(event: StreamEvent): void {
-    if (this.closed || event.seq <= this.lastSeq) return;
+    if (this.closed) return;
+    if (event.untracked === true) {
+      this.sink.deliver(event);
+      if (this.sink.pendingBytes() > this.maxPendingBytes) this.overflow();
+      return;
+    }
+    if (event.seq <= this.lastSeq) return;
     this.lastSeq = event.seq;
     if (this.types !== undefined && event.envelope.type !== "reset" && !this.types.has(event.envelope.type)) return;
     this.sink.deliver(event);

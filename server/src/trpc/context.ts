@@ -1,7 +1,9 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Revocation } from "../auth/revocations.js";
 import type { StreamTokens } from "../auth/stream-token.js";
+import type { TopicGrants } from "../auth/topic-grants.js";
 import type { DeadLetters } from "../bus/publish-queue.js";
+import type { PresenceTracker } from "../presence/presence-tracker.js";
 import type { OperationCaller } from "../proxy/operation-caller.js";
 import type { EventPublisher } from "../stream/event-publisher.js";
 import type { Hub } from "../stream/hub.js";
@@ -11,6 +13,9 @@ export type TrpcServices = {
   hub: Hub;
   streamTokens: StreamTokens;
   publish: EventPublisher;
+  /** Topic grants (token patterns, then `TOPIC_AUTH_URL`). */
+  grants: TopicGrants;
+  presence: PresenceTracker;
   /** Broadcasts a revocation to every instance. */
   revoke: (revocation: Revocation) => Promise<void>;
   revocationTtlS: number;

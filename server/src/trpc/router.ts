@@ -1,22 +1,45 @@
+import { randomUUID } from "node:crypto";
 import {
-  type EventEnvelope,
+  describeIssues,
+  eventCatalog,
   operations,
+  presenceListInputSchema,
+  presenceListResultSchema,
   publishInputSchema,
   publishResultSchema,
   revokeInputSchema,
+  type StreamEnvelope,
   streamInputSchema,
   streamTokenResultSchema,
+  withCatalogCheck,
 } from "@circl-bff/shared";
 import { initTRPC, TRPCError, tracked } from "@trpc/server";
 import type { Revocation } from "../auth/revocations.js";
 import "../http/request-auth.js";
 import { z } from "zod";
+import { TopicAuthUnavailableError, TopicNotAllowedError } from "../auth/topic-grants.js";
 import { publishFailure } from "../stream/event-publisher.js";
 import { QueueSink } from "../stream/queue-sink.js";
 import type { TrpcContext } from "./context.js";
 import { createProxyProcedures } from "./proxy-router.js";
 
-export type RouterOptions = { heartbeatMs: number; maxPendingBytes: number };
+export type RouterOptions = {
+  heartbeatMs: number;
+  maxPendingBytes: number;
+  /** Refuse event types outside the catalog (`EVENT_CATALOG_STRICT`). */
+  strictCatalog: boolean;
+  /** Most topics one stream may ask for. */
+  maxTopicsPerStream: number;
+};
+
+/** A topic grant refused or undecidable, as the tRPC error a client sees. */
+function topicError(error: unknown): TRPCError | undefined {
+  if (error instanceof TopicNotAllowedError) return new TRPCError({ code: "FORBIDDEN", message: error.message });
+  if (error instanceof TopicAuthUnavailableError) {
+    return new TRPCError({ code: "SERVICE_UNAVAILABLE", message: error.message, cause: error });
+  }
+  return undefined;
+}
 
 /** The typed API (contract section 7). No transformer: plain JSON on the wire. */
 export function createAppRouter(options: RouterOptions) {
@@ -28,15 +51,22 @@ export function createAppRouter(options: RouterOptions) {
     },
     errorFormatter({ shape, error, ctx }) {
       const cause = error.cause as { issues?: unknown } | undefined;
+      const issues = error.code === "BAD_REQUEST" && Array.isArray(cause?.issues) ? cause.issues : undefined;
       return {
         ...shape,
-        message: error.code === "INTERNAL_SERVER_ERROR" ? "Internal Server Error" : shape.message,
+        // Input issues read as `path: message` (the zod error's own message is their JSON).
+        message:
+          error.code === "INTERNAL_SERVER_ERROR"
+            ? "Internal Server Error"
+            : issues !== undefined
+              ? describeIssues(issues)
+              : shape.message,
         data: {
           code: shape.data.code,
           httpStatus: shape.data.httpStatus,
           path: shape.data.path,
           requestId: ctx?.requestId,
-          ...(error.code === "BAD_REQUEST" && Array.isArray(cause?.issues) ? { zodIssues: cause.issues } : {}),
+          ...(issues !== undefined ? { zodIssues: issues } : {}),
         },
       };
     },
@@ -58,6 +88,8 @@ export function createAppRouter(options: RouterOptions) {
     return next();
   });
   const deadLetterId = z.object({ id: z.string().min(1).max(64) });
+  // `data` checked against the event catalog, once per publish (docs/events.md).
+  const publishInput = withCatalogCheck(publishInputSchema, eventCatalog, options.strictCatalog);
 
   return t.router({
     admin: t.router({
@@ -104,12 +136,35 @@ export function createAppRouter(options: RouterOptions) {
     events: t.router({
       stream: authed.input(streamInputSchema).subscription(async function* ({ ctx, input, signal }) {
         const identity = ctx.identity;
-        const sink = new QueueSink(options.maxPendingBytes / 2);
+        const topics = [...new Set(input?.topics ?? [])];
+        if (topics.length > options.maxTopicsPerStream) {
+          throw new TRPCError({
+            code: "BAD_REQUEST",
+            message: `at most ${options.maxTopicsPerStream} topics per stream`,
+          });
+        }
+        // Grants are checked on every (re)connect: a revoked pattern or hook answer ends here.
+        try {
+          await ctx.services.grants.require(identity, topics, {
+            authorization: ctx.req.headers.authorization ?? bearerFromConnectionParams(ctx.req),
+            requestId: ctx.requestId,
+          });
+        } catch (error) {
+          throw topicError(error) ?? error;
+        }
+        const sink = new QueueSink(options.maxPendingBytes / 2, {
+          clientId: randomUUID(),
+          tenantId: identity.tenantId,
+          userId: identity.userId,
+          now: Date.now,
+        });
         const session = ctx.services.hub.open({
           tenantId: identity.tenantId,
           userId: identity.userId,
           lastEventId: input?.lastEventId,
           types: input?.types,
+          topics,
+          presence: input?.presence,
           expiresAt: identity.exp * 1000,
           tokenIds: identity.tokenIds,
           issuedAt: identity.iat,
@@ -122,7 +177,9 @@ export function createAppRouter(options: RouterOptions) {
         signal?.addEventListener("abort", onAbort, { once: true });
         try {
           for await (const event of sink) {
-            yield tracked(event.envelope.id, event.envelope as EventEnvelope);
+            // `connected` and presence are not positions: untracked, so a resume never points at one.
+            if (event.untracked === true) yield event.envelope as StreamEnvelope;
+            else yield tracked(event.envelope.id, event.envelope as StreamEnvelope);
           }
         } finally {
           signal?.removeEventListener("abort", onAbort);
@@ -130,11 +187,11 @@ export function createAppRouter(options: RouterOptions) {
         }
       }),
       publish: authed
-        .input(publishInputSchema)
+        .input(publishInput)
         .output(publishResultSchema)
         .mutation(async ({ ctx, input }) => {
           try {
-            return await ctx.services.publish(ctx.identity, input, ctx.requestId);
+            return await ctx.services.publish(ctx.identity, input, ctx.requestId, ctx.req.headers.authorization);
           } catch (error) {
             const failure = publishFailure(error);
             if (failure === undefined) throw error;
@@ -143,8 +200,37 @@ export function createAppRouter(options: RouterOptions) {
           }
         }),
     }),
+    presence: t.router({
+      /** Who has a stream open on a topic, on any instance (the caller must be granted the topic). */
+      list: authed
+        .input(presenceListInputSchema)
+        .output(presenceListResultSchema)
+        .query(async ({ ctx, input }) => {
+          try {
+            await ctx.services.grants.require(ctx.identity, [input.topic], {
+              authorization: ctx.req.headers.authorization,
+              requestId: ctx.requestId,
+            });
+          } catch (error) {
+            throw topicError(error) ?? error;
+          }
+          return { topic: input.topic, users: ctx.services.presence.list(ctx.identity.tenantId, input.topic) };
+        }),
+    }),
     proxy: t.router(createProxyProcedures(authed, operations)),
   });
+}
+
+/** `connectionParams: {token}` as the Authorization header a topic hook expects. */
+function bearerFromConnectionParams(req: { query: unknown }): string | undefined {
+  const raw = (req.query as { connectionParams?: unknown } | undefined)?.connectionParams;
+  if (typeof raw !== "string" || raw.length > 8192) return undefined;
+  try {
+    const token = (JSON.parse(raw) as { token?: unknown } | null)?.token;
+    return typeof token === "string" ? `Bearer ${token}` : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export type AppRouter = ReturnType<typeof createAppRouter>;

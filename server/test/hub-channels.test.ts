@@ -44,7 +44,7 @@ function setup() {
   return { hub, bus, open, advance, subscriptions };
 }
 
-describe("hub topics", () => {
+describe("hub channels", () => {
   afterEach(() => {
     vi.useRealTimers();
   });
@@ -56,11 +56,11 @@ describe("hub topics", () => {
     const bob = open("bob");
     await Promise.all([alice.ready, bob.ready]);
     expect(subscriptions()).toEqual({ t1: 1, "t1/alice": 1, "t1/bob": 1 });
-    expect(hub.topicCount).toBe(3);
+    expect(hub.channelCount).toBe(3);
 
     alice.close();
     advance(LINGER_MS - 1);
-    expect(hub.topicCount).toBe(3);
+    expect(hub.channelCount).toBe(3);
 
     // A reconnect within the window finds the topic (no new subscription) and the events it missed.
     await bus.publish({ tenant: "t1", user: "alice" }, { type: "t", data: 1 });
@@ -70,15 +70,15 @@ describe("hub topics", () => {
     again.close();
 
     advance(LINGER_MS - 1);
-    expect(hub.topicCount).toBe(3);
+    expect(hub.channelCount).toBe(3);
     advance(1);
-    expect(hub.topicCount).toBe(2);
+    expect(hub.channelCount).toBe(2);
     expect(subscriptions()).toEqual({ t1: 1, "t1/bob": 1 });
 
     // The tenant key lingers only once its last stream is gone too.
     bob.close();
     advance(LINGER_MS);
-    expect(hub.topicCount).toBe(0);
+    expect(hub.channelCount).toBe(0);
     expect(subscriptions()).toEqual({});
     hub.close();
   });

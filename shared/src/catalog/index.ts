@@ -1,0 +1,2 @@
+export * from "./define-events.js";
+export * from "./validate-event.js";
