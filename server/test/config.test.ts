@@ -192,6 +192,27 @@ describe("loadConfig in production", () => {
     expect(Buffer.from(config.jwt.secret as Uint8Array).toString()).toBe(SECRET_A);
     expect(Buffer.from(config.streamToken.secret).toString()).toBe(SECRET_B);
     expect(config.corsOrigins).toEqual(["https://app.example.com"]);
+    expect(config.demoPage).toBe(false);
+  });
+
+  it("serves the demo page only when DEMO_PAGE=true asks for it; reads the new topic, catalog and NATS settings", () => {
+    expect(loadConfig({ ...PRODUCTION, DEMO_PAGE: "true" }).demoPage).toBe(true);
+    expect(loadConfig({ DEMO_PAGE: "false" }).demoPage).toBe(false);
+    const config = loadConfig({
+      ...PRODUCTION,
+      JWT_TOPICS_CLAIM: "app.topics",
+      TOPIC_AUTH_URL: "https://api.internal/topics",
+      TOPIC_AUTH_CACHE_S: "5",
+      MAX_TOPICS_PER_STREAM: "4",
+      EVENT_CATALOG_STRICT: "true",
+      NATS_STREAM_REPLICAS: "3",
+    });
+    expect(config.jwt.topicsClaim).toBe("app.topics");
+    expect(config.topics).toEqual({ maxPerStream: 4, authUrl: new URL("https://api.internal/topics"), authCacheS: 5 });
+    expect(config.catalog.strict).toBe(true);
+    expect(config.nats.replicas).toBe(3);
+    expect(() => loadConfig({ EVENT_CATALOG_STRICT: "yes" })).toThrow(/EVENT_CATALOG_STRICT: must be true or false/);
+    expect(() => loadConfig({ NATS_STREAM_REPLICAS: "0" })).toThrow(ConfigError);
   });
 
   it("accepts JWKS_URL instead of JWT_SECRET", () => {

@@ -143,8 +143,10 @@ export class Hub implements SessionOwner {
       expiresAt < maxDurationAt ? "token-expired" : "max-duration",
       request.presence === true && topics.length > 0,
     );
-    // Attach first, then read the head in the same tick: every event after `head` reaches the
-    // session live, everything up to it is history.
+    // Presence first: the other streams on the topics learn of this one, this one not of itself.
+    for (const topic of topics) this.options.topicStreams?.opened(tenantId, topic, userId);
+    // Attach, then read the head in the same tick: every event after `head` reaches the session
+    // live, everything up to it is history.
     for (const channel of channels) channel.sessions.add(session);
     this.sessions.add(session);
     this.metrics.sseConnectionsActive.labels(transport).inc();
@@ -154,7 +156,6 @@ export class Hub implements SessionOwner {
       this.options.onError?.(error);
       session.end("shutdown");
     });
-    for (const topic of topics) this.options.topicStreams?.opened(tenantId, topic, userId);
     return session;
   }
 

@@ -144,7 +144,7 @@ export class GatewayProcess {
 
   async publish(
     token: string,
-    input: { type: string; data?: unknown; to: "me" | "tenant"; idempotencyKey?: string },
+    input: { type: string; data?: unknown; to: "me" | "tenant" | { topic: string }; idempotencyKey?: string },
   ): Promise<{ requestId: string; status: string; id?: string }> {
     const res = await fetch(`${this.url}/trpc/events.publish`, {
       method: "POST",

@@ -13,7 +13,7 @@ export type Gateway = {
   /** Publishes through `events.publish` as that user; returns the tRPC result data. */
   publish: (
     token: string,
-    input: { type: string; data?: unknown; to: "me" | "tenant"; idempotencyKey?: string },
+    input: { type: string; data?: unknown; to: "me" | "tenant" | { topic: string }; idempotencyKey?: string },
   ) => Promise<{ requestId: string; status: string; id?: string }>;
   close: () => Promise<void>;
 };
