@@ -1,7 +1,9 @@
+import { topicSubject } from "@circl-bff/shared";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { Gateway } from "./helpers/gateway.js";
 import { gatewayFixture } from "./helpers/gateway-fixture.js";
+import { body, natsSuite } from "./helpers/nats-suite.js";
 import { RecordingUpstream } from "./helpers/recording-upstream.js";
 import { SseClient } from "./helpers/sse-client.js";
 
@@ -295,5 +297,53 @@ describe("TOPIC_AUTH_URL", () => {
       expect(publish.status, next).toBe(503);
       expect(publish.headers.get("retry-after")).toBe("5");
     }
+  });
+});
+
+const nats = natsSuite();
+
+describe.skipIf(!nats.available)("topic streams on NATS", () => {
+  it("deliver backends' topic messages, and resume personal, tenant and topic events on another instance", async () => {
+    const a = await nats.gateway();
+    const b = await nats.gateway();
+    const token = await a.token({ sub: "u1", tenantId: "t1", roles: ["admin"], extra: { topics: ["*"] } });
+    const query = "?topics=order:1,doc.7,chat:x";
+    const onA = fixture.track(
+      await SseClient.open(`${a.url}/events/stream${query}`, { authorization: `Bearer ${token}` }),
+    );
+    await onA.waitForEvent("connected");
+    const first = await a.publish(token, { type: "n", data: 0, to: { topic: "order:1" } });
+    await onA.waitForData(1);
+    onA.close();
+
+    const published: (string | undefined)[] = [];
+    const targets = ["me", "tenant", { topic: "order:1" }, { topic: "doc.7" }, { topic: "chat:x" }, { topic: "other" }];
+    for (let i = 1; i <= 15; i++) {
+      const to = targets[i % targets.length] as "me";
+      const { id } = await (i % 2 === 0 ? a : b).publish(token, { type: "n", data: i, to });
+      if (typeof to !== "object" || (to as { topic: string }).topic !== "other") published.push(id);
+    }
+    // A backend publishes straight to a topic's subject.
+    const ack = await nats.nats.js.publish(
+      topicSubject("t1", "doc.7"),
+      body({ type: "demo.message", data: { text: "from backend" } }),
+    );
+    const onB = fixture.track(
+      await SseClient.open(`${b.url}/events/stream${query}`, {
+        authorization: `Bearer ${token}`,
+        "last-event-id": first.id as string,
+      }),
+    );
+    await onB.waitForData(published.length + 1, 10_000);
+    expect(JSON.parse(onB.events.find((e) => e.event === "connected")?.data ?? "{}").resumed).toBe(true);
+    const ids = onB.envelopes<Envelope>().map((e) => e.id);
+    expect(ids.slice(0, published.length)).toEqual(published);
+    expect(onB.envelopes<Envelope>().at(-1)).toMatchObject({
+      type: "demo.message",
+      topic: "doc.7",
+      data: { text: "from backend" },
+    });
+    expect(Number(ids.at(-1)?.split("-").at(-1))).toBe(ack.seq);
+    expect(new Set(ids).size).toBe(ids.length);
   });
 });
