@@ -257,7 +257,12 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     },
     limiter,
   });
-  await registerRawProxy(app, { upstream, idempotency, bodyLimitBytes: config.upstream.bodyLimitBytes });
+  await registerRawProxy(app, {
+    upstream,
+    idempotency,
+    bodyLimitBytes: config.upstream.bodyLimitBytes,
+    behindTrustedProxy: config.trustProxy !== false,
+  });
   if (config.demoPage) registerDemoRoutes(app, { devToken: config.production ? undefined : deps.devToken });
 
   return Object.assign(app as FastifyInstance, { hub, bus, metrics, presence });

@@ -153,6 +153,50 @@ describe("raw proxy /api/*", () => {
     expect(up.requests[1]?.headers.traceparent).not.toBe(up.requests[2]?.headers.traceparent);
   });
 
+  it("drops identity headers spelled with underscores and forged forwarding overrides, unless TRUST_PROXY vouches", async () => {
+    const up = await upstream();
+    const overrides = {
+      "x-real-ip": "10.6.6.6",
+      "true-client-ip": "10.6.6.6",
+      "x-client-ip": "10.6.6.6",
+      "x-forwarded-port": "1",
+      "x-forwarded-prefix": "/admin",
+      "x-forwarded-user": "root",
+      "x-original-url": "/admin/delete",
+      "x-rewrite-url": "/admin/delete",
+    };
+    const smuggled = {
+      x_tenant_id: "tB",
+      x_user_id: "admin",
+      X_Request_Id: "forged",
+      x_forwarded_for: "10.6.6.6",
+      "x-custom_header": "kept",
+    };
+    const direct = await gateway({ UPSTREAM_URL: up.url });
+    const token = await direct.token({ sub: "alice", tenantId: "tA" });
+    const res = await httpCall(`${direct.url}/api/whoami`, {
+      headers: { authorization: `Bearer ${token}`, ...overrides, ...smuggled },
+    });
+    expect(res.status).toBe(200);
+    const seen = up.requests[0]?.headers ?? {};
+    for (const name of [...Object.keys(overrides), "x_tenant_id", "x_user_id", "x_request_id", "x_forwarded_for"]) {
+      expect(seen[name], name).toBeUndefined();
+    }
+    expect(seen["x-tenant-id"]).toBe("tA");
+    expect(seen["x-user-id"]).toBe("alice");
+    expect(seen["x-custom_header"]).toBe("kept");
+
+    const behindProxy = await gateway({ UPSTREAM_URL: up.url, TRUST_PROXY: "1" });
+    await httpCall(`${behindProxy.url}/api/whoami`, {
+      headers: { authorization: `Bearer ${token}`, ...overrides, ...smuggled },
+    });
+    const trusted = up.requests[1]?.headers ?? {};
+    expect(trusted["x-real-ip"]).toBe("10.6.6.6");
+    expect(trusted["x-original-url"]).toBe("/admin/delete");
+    expect(trusted.x_tenant_id).toBeUndefined();
+    expect(trusted["x-tenant-id"]).toBe("tA");
+  });
+
   it("never forwards hop-by-hop headers, nor those the client lists in Connection", async () => {
     const up = await upstream((_req, res) => {
       res.writeHead(200, {

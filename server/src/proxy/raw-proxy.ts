@@ -21,6 +21,8 @@ export type RawProxyDeps = {
   upstream: UpstreamClient | undefined;
   idempotency: IdempotencyStore;
   bodyLimitBytes: number;
+  /** `TRUST_PROXY` is set: the forwarding headers a proxy in front adds are passed on. */
+  behindTrustedProxy: boolean;
 };
 
 type ProxyState = { identity: Identity; rest: string };
@@ -167,6 +169,7 @@ function forward(
         host: request.host,
         protocol: request.protocol,
         hasBody: limiter !== undefined,
+        behindTrustedProxy: deps.behindTrustedProxy,
       }) as IncomingHttpHeaders,
     rewriteHeaders: (headers) => rawResponseHeaders(headers as IncomingHttpHeaders) as IncomingHttpHeaders,
     onResponse: (_request, _reply, res) => {

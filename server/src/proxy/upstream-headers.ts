@@ -35,7 +35,24 @@ const GATEWAY_OWNED = [
   "expect",
 ];
 
-const REQUEST_DROPPED: ReadonlySet<string> = new Set([...HOP_BY_HOP, ...GATEWAY_OWNED]);
+/**
+ * Headers that tell an upstream who the client is or which URL it asked for, which only a proxy
+ * the operator trusts (`TRUST_PROXY`) may set: from anyone else they are forgeries.
+ */
+const FORWARDING_OVERRIDES = [
+  "x-real-ip",
+  "true-client-ip",
+  "x-client-ip",
+  "x-forwarded-port",
+  "x-forwarded-prefix",
+  "x-forwarded-user",
+  "x-original-url",
+  "x-rewrite-url",
+];
+
+const REQUEST_DROPPED: ReadonlySet<string> = new Set([...HOP_BY_HOP, ...GATEWAY_OWNED, ...FORWARDING_OVERRIDES]);
+/** The same when a trusted proxy sits in front and vouches for its forwarding headers. */
+const REQUEST_DROPPED_BEHIND_PROXY: ReadonlySet<string> = new Set([...HOP_BY_HOP, ...GATEWAY_OWNED]);
 const RESPONSE_DROPPED: ReadonlySet<string> = new Set([...HOP_BY_HOP, "x-request-id"]);
 /** Not sent with a body Fastify does not read (GET/HEAD): its length must not be announced either. */
 const BODY_HEADERS: ReadonlySet<string> = new Set(["content-length", "content-type"]);
@@ -65,7 +82,11 @@ function copyExcept(
   body: ReadonlySet<string>,
 ): OutgoingHttpHeaders {
   for (const name of Object.keys(headers)) {
-    if (!dropped.has(name) && !listed.has(name) && !body.has(name)) target[name] = headers[name];
+    if (dropped.has(name) || listed.has(name) || body.has(name)) continue;
+    // CGI/WSGI upstreams (PHP, Python, nginx with `underscores_in_headers`) read `x_tenant_id` as
+    // `X-Tenant-Id`: a name that normalises to a dropped one is dropped too.
+    if (name.includes("_") && dropped.has(name.replaceAll("_", "-"))) continue;
+    target[name] = headers[name];
   }
   return target;
 }
@@ -138,18 +159,19 @@ export function gatewayHeaders(caller: CallerContext, target: OutgoingHttpHeader
 
 /**
  * The raw proxy's request headers: the client's, minus hop-by-hop and gateway-owned ones (forged
- * identity headers included), plus the gateway's. `x-forwarded-*` describe the client as the
+ * identity headers included, in any spelling that normalises to one), minus the forwarding
+ * overrides unless a trusted proxy vouches for them, plus the gateway's. `x-forwarded-*` describe the client as the
  * gateway saw it; client-sent copies are not trusted.
  */
 export function rawRequestHeaders(
   incoming: IncomingHttpHeaders,
   caller: CallerContext,
-  client: { ip: string; host: string; protocol: string; hasBody: boolean },
+  client: { ip: string; host: string; protocol: string; hasBody: boolean; behindTrustedProxy?: boolean },
 ): OutgoingHttpHeaders {
   const headers = copyExcept(
     {},
     incoming,
-    REQUEST_DROPPED,
+    client.behindTrustedProxy === true ? REQUEST_DROPPED_BEHIND_PROXY : REQUEST_DROPPED,
     connectionListed(incoming),
     client.hasBody ? NONE : BODY_HEADERS,
   );
