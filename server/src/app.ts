@@ -32,7 +32,7 @@ import { registerRawProxy } from "./proxy/raw-proxy.js";
 import type { UpstreamClient } from "./proxy/upstream-client.js";
 import { ConnectionLimiter } from "./stream/connection-limiter.js";
 import { createEventPublisher } from "./stream/event-publisher.js";
-import { Hub } from "./stream/hub.js";
+import { Hub, UnframableEventError } from "./stream/hub.js";
 import { createAppRouter } from "./trpc/router.js";
 import { registerTrpc } from "./trpc/trpc-plugin.js";
 
@@ -105,7 +105,10 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       tickMs: Math.max(20, Math.min(1000, Math.floor(config.sse.heartbeatMs / 4))),
       lingerMs: 30_000,
       now,
-      onError: (error) => app.log.error({ err: error }, "stream catch-up failed"),
+      onError: (error) =>
+        error instanceof UnframableEventError
+          ? app.log.error({ seq: error.seq, type: error.type, err: error.cause }, "event cannot be framed, skipped")
+          : app.log.error({ err: error }, "stream catch-up failed"),
       topicStreams: presence,
     },
     metrics,

@@ -37,6 +37,11 @@ export function createMetrics() {
       labelNames: ["transport"] as const,
       registers,
     }),
+    eventsUnframable: new Counter({
+      name: "events_unframable_total",
+      help: "Events skipped because they could not be serialised for streams (logged with their sequence)",
+      registers,
+    }),
     streamResets: new Counter({
       name: "stream_resets_total",
       help: "Resume requests answered with a reset",

@@ -1,7 +1,13 @@
 import { z } from "zod";
 import { type EventDataOf, isReservedEventType, RESERVED_EVENT_TYPES } from "./catalog/define-events.js";
 import type { CatalogEventType, EventCatalog } from "./events/index.js";
+import { MAX_DATA_DEPTH, nestsDeeperThan } from "./json-depth.js";
 import { LONE_SURROGATE, MAX_ID_LENGTH } from "./subject-encoding.js";
+
+/** An event's `data`: any JSON, nested at most {@link MAX_DATA_DEPTH} levels. */
+export const eventDataSchema = z.unknown().refine((data) => !nestsDeeperThan(data, MAX_DATA_DEPTH), {
+  message: `nested deeper than ${MAX_DATA_DEPTH} levels`,
+});
 
 export const eventTypeSchema = z
   .string()
@@ -107,7 +113,7 @@ export type PublishTarget = z.infer<typeof publishTargetSchema>;
 
 export const publishInputSchema = z.object({
   type: publishableEventTypeSchema,
-  data: z.unknown(),
+  data: eventDataSchema,
   to: publishTargetSchema,
   idempotencyKey: z.string().min(1).max(128).optional(),
   correlationId: correlationIdSchema.optional(),
@@ -139,7 +145,7 @@ export type StreamTokenResult = z.infer<typeof streamTokenResultSchema>;
 /** The body backends publish on NATS subjects (contract section 6). */
 export const busMessageSchema = z.object({
   type: publishableEventTypeSchema,
-  data: z.unknown(),
+  data: eventDataSchema,
   correlationId: correlationIdSchema.optional(),
 });
 export type BusMessage = z.infer<typeof busMessageSchema>;

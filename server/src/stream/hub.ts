@@ -10,6 +10,18 @@ import { type StreamEvent, toPresenceEvent, toResetEvent, toStreamEvent } from "
 import { type SessionOwner, StreamSession } from "./stream-session.js";
 import type { EndReason, StreamSink } from "./stream-sink.js";
 
+/** An event that cannot be serialised (e.g. nested too deeply for `JSON.stringify`): skipped. */
+export class UnframableEventError extends Error {
+  override readonly name = "UnframableEventError";
+  constructor(
+    readonly seq: number,
+    readonly type: string,
+    cause: unknown,
+  ) {
+    super(`event ${seq} (${type}) cannot be framed and is skipped`, { cause });
+  }
+}
+
 /** Replayed events between two turns of the event loop during a catch-up. */
 const CATCH_UP_SLICE = 1000;
 
@@ -195,7 +207,9 @@ export class Hub implements SessionOwner {
       let sinceYield = 0;
       for await (const item of plan.history) {
         if (session.isClosed) return;
-        const wait = session.replay("frame" in item ? item : this.historyFrame(epoch, item));
+        const framed = "frame" in item ? item : this.historyFrame(epoch, item);
+        if (framed === undefined) continue; // logged: skipped, never a reason to end the stream
+        const wait = session.replay(framed);
         if (wait !== undefined) {
           await wait;
           sinceYield = 0;
@@ -211,13 +225,28 @@ export class Hub implements SessionOwner {
     session.goLive();
   }
 
-  private historyFrame(epoch: string, event: BusEvent): StreamEvent {
+  private historyFrame(epoch: string, event: BusEvent): StreamEvent | undefined {
     let framed = this.recentFrames.get(event.seq);
     if (framed === undefined) {
-      framed = toStreamEvent(epoch, event);
-      this.recentFrames.add(framed, framed.chunk.length);
+      framed = this.frame(epoch, event);
+      if (framed !== undefined) this.recentFrames.add(framed, framed.chunk.length);
     }
     return framed;
+  }
+
+  /**
+   * The event enveloped and serialised, or `undefined` (reported to `onError`) when it cannot be:
+   * every door refuses such data, but one stored before that, or by a backend bypassing them,
+   * must cost a logged skip, never a stream that ends on every resume.
+   */
+  private frame(epoch: string, event: BusEvent): StreamEvent | undefined {
+    try {
+      return toStreamEvent(epoch, event);
+    } catch (error) {
+      this.metrics.eventsUnframable.inc();
+      this.options.onError?.(new UnframableEventError(event.seq, event.type, error));
+      return undefined;
+    }
   }
 
   /** Ends the streams whose opening request matches (e.g. a revoked user's). Returns how many. */
@@ -289,7 +318,8 @@ export class Hub implements SessionOwner {
     // The buffer knows nothing before this moment; resuming from earlier goes to the bus.
     const buffer = new ReplayBuffer<StreamEvent>(this.options.replayBufferSize, this.bus.head());
     const unsubscribe = this.bus.subscribe(key, (busEvent) => {
-      const event = toStreamEvent(this.bus.epoch, busEvent);
+      const event = this.frame(this.bus.epoch, busEvent);
+      if (event === undefined) return;
       buffer.push(event);
       for (const session of sessions) session.push(event);
     });
