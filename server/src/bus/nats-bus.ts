@@ -555,18 +555,24 @@ export class NatsBus implements EventBus {
   }
 }
 
-/** Errors after which the publish may succeed later (and may or may not have been stored). */
-function isTransient(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
+/**
+ * Errors after which the publish may succeed later (and may or may not have been stored). The
+ * JetStream client reports "no responders" to a publish as `JetStreamNotEnabled`: that is what a
+ * stream without a leader answers during an election, not a server without JetStream.
+ */
+export function isTransient(error: unknown, depth = 0): boolean {
+  if (!(error instanceof Error) || depth > 3) return false;
   const name = error.name;
   return (
     name === "TimeoutError" ||
     name === "NoRespondersError" ||
+    name === "JetStreamNotEnabled" ||
     name === "ConnectionError" ||
     name === "RequestError" ||
     name === "ClosedConnectionError" ||
     name === "DrainingConnectionError" ||
-    /timeout|no responders|disconnect|connection/i.test(error.message)
+    /timeout|no responders|disconnect|connection|temporarily unavailable|leader/i.test(error.message) ||
+    isTransient(error.cause, depth + 1)
   );
 }
 
