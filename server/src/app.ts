@@ -226,7 +226,14 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   registerErrorHandling(app, limits);
   registerAuthentication(app, { authenticator, limits, metrics });
 
-  registerOpsRoutes(app, { bus, busKind: bus.kind, hub, metrics, metricsToken: config.metricsToken });
+  registerOpsRoutes(app, {
+    bus,
+    busKind: bus.kind,
+    hub,
+    metrics,
+    metricsToken: config.metricsToken,
+    rateLimitStore: limits.storeStatus,
+  });
   registerTokenRoute(app, { streamTokens });
   registerPublishRoute(app, {
     publish,

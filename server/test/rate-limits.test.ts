@@ -3,6 +3,7 @@ import { type Gateway, startGateway } from "./helpers/gateway.js";
 import { inBatches, request } from "./helpers/http.js";
 import { startRedis } from "./helpers/redis-server.js";
 import { SseClient } from "./helpers/sse-client.js";
+import { accessToken } from "./helpers/tokens.js";
 
 let gateways: Gateway[] = [];
 afterEach(async () => {
@@ -154,5 +155,38 @@ describe("with REDIS_URL", () => {
     );
     expect(stream.filter((s) => s === 401)).toHaveLength(27);
     expect(stream.filter((s) => s === 429)).toHaveLength(13);
+  });
+
+  it("keeps answering when Redis hangs (SIGSTOP): limits are skipped (fail-open) and /ready says so, until it answers again", async () => {
+    const gw = await gateway({ REDIS_URL: redis.url });
+    const token = await accessToken({ sub: "u1", tenantId: "t1" });
+    const ready = async () =>
+      (await (await fetch(`${gw.url}/ready`)).json()) as { status: string; rateLimitStore?: string };
+    expect(await ready()).toMatchObject({ status: "ready", rateLimitStore: "ok" });
+    redis.signal("SIGSTOP");
+    try {
+      // Each of these waited for Redis forever before; a hang here fails the test at its bound.
+      const bounded = { signal: AbortSignal.timeout(5000) };
+      const publish = await fetch(`${gw.url}/events/publish`, {
+        ...bounded,
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({ type: "n", data: 1, to: "me" }),
+      });
+      expect(publish.status).toBe(200);
+      const anonymous = await fetch(`${gw.url}/events/token`, { ...bounded, method: "POST" });
+      expect(anonymous.status).toBe(401);
+      const call = await fetch(`${gw.url}/events/token`, {
+        ...bounded,
+        method: "POST",
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(call.status).toBe(200);
+      await expect.poll(async () => (await ready()).rateLimitStore, { timeout: 10_000 }).toBe("unavailable");
+      expect((await ready()).status).toBe("ready");
+    } finally {
+      redis.signal("SIGCONT");
+    }
+    await expect.poll(async () => (await ready()).rateLimitStore, { timeout: 10_000 }).toBe("ok");
   });
 });

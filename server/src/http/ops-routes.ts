@@ -14,16 +14,29 @@ function sameSecret(given: string, expected: string): boolean {
 /** `/health`, `/ready`, `/metrics`. */
 export function registerOpsRoutes(
   app: FastifyInstance,
-  deps: { bus: EventBus; busKind: string; hub: Hub; metrics: Metrics; metricsToken?: string },
+  deps: {
+    bus: EventBus;
+    busKind: string;
+    hub: Hub;
+    metrics: Metrics;
+    metricsToken?: string;
+    /** The shared rate-limit store's state (`REDIS_URL`): reported, not a reason to refuse traffic. */
+    rateLimitStore?: () => "ok" | "unavailable" | undefined;
+  },
 ): void {
   const publicRoute = { config: { auth: "none" as const } };
   app.get("/health", publicRoute, async () => ({ status: "ok" }));
 
   app.get("/ready", publicRoute, async (_request, reply) => {
     const ready = deps.bus.isReady();
-    return reply
-      .code(ready ? 200 : 503)
-      .send({ status: ready ? "ready" : "unavailable", bus: deps.busKind, streams: deps.hub.connectionCount });
+    const store = deps.rateLimitStore?.();
+    return reply.code(ready ? 200 : 503).send({
+      status: ready ? "ready" : "unavailable",
+      bus: deps.busKind,
+      streams: deps.hub.connectionCount,
+      // Fail-open: without its store the instance serves without rate limits, and says so.
+      ...(store === undefined ? {} : { rateLimitStore: store }),
+    });
   });
 
   app.get("/metrics", publicRoute, async (request, reply) => {

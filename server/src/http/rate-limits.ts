@@ -15,7 +15,14 @@ import { sendError } from "./error-handler.js";
  */
 export type LimitScope = "ip" | "token-ip" | "user" | "stream";
 
+/** How long one Redis command may take before the limit is skipped (fail-open) for that request. */
+const REDIS_COMMAND_TIMEOUT_MS = 250;
+/** How often the store is pinged to tell `/ready` whether limits are enforced across instances. */
+const REDIS_PROBE_MS = 2000;
+
 export type RateLimits = {
+  /** `"ok"`, `"unavailable"` (limits are skipped: fail-open), or undefined without `REDIS_URL`. */
+  storeStatus(): "ok" | "unavailable" | undefined;
   /** Counts one request against the scope; true when it is over budget. */
   hit(scope: LimitScope, request: FastifyRequest): Promise<boolean>;
   /** True when the scope is already over budget, without counting. */
@@ -34,7 +41,14 @@ function userKey(request: FastifyRequest): string {
 /** Loaded only when `REDIS_URL` asks for it: a single instance starts without the client. */
 async function redisClient(url: string) {
   const { Redis } = await import("ioredis");
-  return new Redis(url, { connectTimeout: 2000, maxRetriesPerRequest: 1, enableOfflineQueue: false });
+  // `commandTimeout`: a Redis that hangs (SIGSTOP, a full network buffer) answers nothing and
+  // closes nothing; without it every request would wait on its rate-limit command forever.
+  return new Redis(url, {
+    connectTimeout: 2000,
+    commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+  });
 }
 
 export async function registerRateLimits(
@@ -43,7 +57,21 @@ export async function registerRateLimits(
   metrics: Metrics,
 ): Promise<RateLimits> {
   const redis = config.redisUrl === undefined ? undefined : await redisClient(config.redisUrl);
+  let storeHealthy = true;
   if (redis !== undefined) {
+    const probe = setInterval(() => {
+      redis.ping().then(
+        () => {
+          storeHealthy = true;
+        },
+        () => {
+          if (storeHealthy) app.log.warn("rate-limit store not answering: limits are skipped until it does");
+          storeHealthy = false;
+        },
+      );
+    }, REDIS_PROBE_MS);
+    probe.unref();
+    app.addHook("onClose", async () => clearInterval(probe));
     redis.on("error", (error) => app.log.warn({ err: error }, "rate-limit store unavailable"));
     app.addHook("onClose", async () => {
       await redis.quit().catch(() => redis.disconnect());
@@ -91,6 +119,8 @@ export async function registerRateLimits(
   }
 
   return {
+    storeStatus: () =>
+      redis === undefined ? undefined : storeHealthy && redis.status === "ready" ? "ok" : "unavailable",
     hit: (scope, request) => check(scope, request, true),
     exceeded: (scope, request) => check(scope, request, false),
     reject(scope, request, reply) {

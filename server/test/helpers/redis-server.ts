@@ -11,7 +11,12 @@ export async function freePort(): Promise<number> {
 }
 
 /** A private redis-server on a free port, nothing persisted; resolves once it accepts commands. */
-export async function startRedis(): Promise<{ url: string; stop: () => Promise<void> }> {
+export async function startRedis(): Promise<{
+  url: string;
+  stop: () => Promise<void>;
+  /** Sends a signal to the server (SIGSTOP: it hangs with its sockets open; SIGCONT: it goes on). */
+  signal: (signal: NodeJS.Signals) => void;
+}> {
   const port = await freePort();
   const child: ChildProcess = spawn(
     "redis-server",
@@ -28,8 +33,12 @@ export async function startRedis(): Promise<{ url: string; stop: () => Promise<v
   });
   return {
     url: `redis://127.0.0.1:${port}`,
+    signal: (signal) => {
+      child.kill(signal);
+    },
     async stop() {
       if (child.exitCode !== null) return;
+      child.kill("SIGCONT");
       child.kill("SIGTERM");
       await once(child, "exit");
     },
