@@ -21,6 +21,7 @@ import { registerOpsRoutes } from "./http/ops-routes.js";
 import { registerPublishRoute } from "./http/publish-route.js";
 import { registerRateLimits } from "./http/rate-limits.js";
 import { registerSecurityHeaders } from "./http/security-headers.js";
+import { defaultMaxSockets } from "./http/socket-cap.js";
 import { registerStreamRoute } from "./http/stream-route.js";
 import { registerTokenRoute } from "./http/token-route.js";
 import { loggerOptions } from "./logger.js";
@@ -86,6 +87,11 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   });
 
   const metrics = createMetrics();
+  const maxSockets = config.maxSockets ?? defaultMaxSockets();
+  if (maxSockets !== undefined) {
+    app.server.maxConnections = maxSockets;
+    app.server.on("drop", () => metrics.socketsDropped.inc());
+  }
   const bus: EventBus =
     deps.bus ??
     (config.nats.urls === undefined

@@ -57,6 +57,8 @@ export type Config = {
   metricsToken?: string;
   /** Fastify `trustProxy`: false, true, a hop count, or a list of proxy addresses/CIDRs. */
   trustProxy: boolean | number | string[];
+  /** Client sockets open at once (beyond it new ones are closed); undefined: from the descriptor limit. */
+  maxSockets?: number;
   /** New requests get 503 while the event loop lags more than this (0 disables). */
   eventLoopMaxDelayMs: number;
   /** How long a revocation is kept: at least the longest access-token lifetime you issue. */
@@ -145,6 +147,7 @@ const envSchema = z.object({
   METRICS_TOKEN: optionalString,
   TRUST_PROXY: optionalString,
   EVENT_LOOP_MAX_DELAY_MS: int(1000, 0),
+  MAX_SOCKETS: z.coerce.number().int().min(1).optional(),
   REVOCATION_TTL_S: int(86_400, 1),
 });
 
@@ -278,6 +281,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     metricsToken: e.METRICS_TOKEN,
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
     eventLoopMaxDelayMs: e.EVENT_LOOP_MAX_DELAY_MS,
+    maxSockets: e.MAX_SOCKETS,
     revocationTtlS: e.REVOCATION_TTL_S,
   };
 }

@@ -37,6 +37,11 @@ export function createMetrics() {
       labelNames: ["transport"] as const,
       registers,
     }),
+    socketsDropped: new Counter({
+      name: "http_sockets_dropped_total",
+      help: "Client connections closed at once because MAX_SOCKETS were open",
+      registers,
+    }),
     eventsUnframable: new Counter({
       name: "events_unframable_total",
       help: "Events skipped because they could not be serialised for streams (logged with their sequence)",

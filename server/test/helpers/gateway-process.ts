@@ -21,8 +21,13 @@ export type SpawnedGateway = {
 };
 
 /** Starts `node server/dist/main.js` with exactly `env` (plus PATH and HOME), from the repository root. */
-export function spawnGateway(env: Record<string, string>): SpawnedGateway {
-  const child = spawn(process.execPath, [MAIN], {
+export function spawnGateway(env: Record<string, string>, options: { openFilesLimit?: number } = {}): SpawnedGateway {
+  // A descriptor limit of its own: the shell lowers it, then becomes the node process (`exec`).
+  const [command, args] =
+    options.openFilesLimit === undefined
+      ? [process.execPath, [MAIN]]
+      : ["/bin/sh", ["-c", `ulimit -n ${options.openFilesLimit} && exec "$0" "$@"`, process.execPath, MAIN]];
+  const child = spawn(command, args, {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp", ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -109,15 +114,18 @@ export class GatewayProcess {
     });
   }
 
-  static async start(env: Record<string, string>): Promise<GatewayProcess> {
-    const spawned = spawnGateway({
-      JWT_SECRET: TEST_JWT_SECRET,
-      STREAM_TOKEN_SECRET: TEST_STREAM_SECRET,
-      PORT: "0",
-      HOST: "127.0.0.1",
-      LOG_LEVEL: "info",
-      ...env,
-    });
+  static async start(env: Record<string, string>, options: { openFilesLimit?: number } = {}): Promise<GatewayProcess> {
+    const spawned = spawnGateway(
+      {
+        JWT_SECRET: TEST_JWT_SECRET,
+        STREAM_TOKEN_SECRET: TEST_STREAM_SECRET,
+        PORT: "0",
+        HOST: "127.0.0.1",
+        LOG_LEVEL: "info",
+        ...env,
+      },
+      options,
+    );
     try {
       const [, url] = await spawned.waitForStdout(/Server listening at (http:\/\/127\.0\.0\.1:\d+)/, 20_000);
       return new GatewayProcess(spawned, url as string);
