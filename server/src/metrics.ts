@@ -82,6 +82,11 @@ export function createMetrics() {
       labelNames: ["reason"] as const,
       registers,
     }),
+    natsLiveRestarts: new Counter({
+      name: "nats_live_consumer_restarts_total",
+      help: "Live consumers replaced because they sat behind the stream without progress",
+      registers,
+    }),
     natsReconnects: new Counter({
       name: "nats_reconnects_total",
       help: "Reconnections to NATS after a lost connection",

@@ -43,6 +43,7 @@ export type NatsBusMetrics = {
   natsMessagesReceived: Inc;
   natsMessagesInvalid: { labels(reason: InvalidReason): Inc };
   natsReconnects: Inc;
+  natsLiveRestarts: Inc;
   publishQueueDepth: Settable;
   publishDlqSize: Settable;
 };
@@ -94,6 +95,9 @@ const BACKLOG_PULL_MESSAGES = 256;
 const RECENT_BACKLOG = { maxItems: 10_000, maxBytes: 16 * 1024 * 1024 };
 /** Messages held while the stream's identity is being re-checked (after a consumer reset). */
 const MAX_HELD = 10_000;
+/** How often the live consumer's progress is checked, and how long it may sit behind the stream. */
+const LIVE_CHECK_MS = 1000;
+const LIVE_STALL_MS = 2000;
 
 /**
  * The JetStream engine. One stream over `events.>`; positions are stream sequences and the
@@ -119,6 +123,12 @@ export class NatsBus implements EventBus {
   private verifying: Promise<void> | undefined;
   private verifyTimer: NodeJS.Timeout | undefined;
   private live: ConsumerMessages | undefined;
+  /** The live consumer's progress as the watchdog last saw it (see `checkLive`). */
+  private progress = { seq: 0, since: 0 };
+  /** Behind the stream without progress for `LIVE_STALL_MS`: not ready until it moves again. */
+  private stalled = false;
+  private checking = false;
+  private watchdog: NodeJS.Timeout | undefined;
   private readonly backlogs = new Set<ConsumerMessages>();
   private readonly backlogSlots = new Slots(BACKLOG_READS);
   private readonly recentBacklog = new RecentBySeq<BusEvent>(RECENT_BACKLOG);
@@ -181,6 +191,7 @@ export class NatsBus implements EventBus {
       await bus.startLive();
       bus.startControl();
       bus.watchConnection();
+      bus.watchLive();
       options.logger.info(
         { stream: options.stream.name, epoch: bus.epoch, lastSeq: bus.lastSeq },
         "NATS JetStream bus connected",
@@ -197,7 +208,7 @@ export class NatsBus implements EventBus {
   }
 
   isReady(): boolean {
-    return this.connected && !this.closed && this.replaced === undefined;
+    return this.connected && !this.closed && this.replaced === undefined && !this.stalled;
   }
 
   async waitForHead(seq: number, timeoutMs: number): Promise<boolean> {
@@ -284,6 +295,7 @@ export class NatsBus implements EventBus {
     this.control?.unsubscribe();
     this.controlListeners.clear();
     clearTimeout(this.verifyTimer);
+    clearInterval(this.watchdog);
     for (const waiter of this.headWaiters.splice(0)) waiter.cancel();
     const left = await this.queue.close(this.options.drainTimeoutMs);
     if (left > 0) this.options.logger.error({ count: left }, "queued publishes lost at shutdown");
@@ -427,6 +439,54 @@ export class NatsBus implements EventBus {
         }
       }
     })();
+  }
+
+  /**
+   * The live consumer's watchdog. After a NATS restart or a node loss, the client's ordered
+   * consumer can sit recreated with a stale pending count and no pull outstanding until two
+   * heartbeats are missed (40-78 s, measured), while the connection and `/ready` look fine.
+   * Every `LIVE_CHECK_MS` the stream's last sequence is compared with the last one delivered: a
+   * consumer behind it that has not moved for `LIVE_STALL_MS` is replaced by a new one from the
+   * next sequence, and the instance says not ready until delivery moves again. One stream-info
+   * request per second per instance.
+   */
+  private watchLive(): void {
+    this.progress = { seq: this.lastSeq, since: Date.now() };
+    this.watchdog = setInterval(() => void this.checkLive(), LIVE_CHECK_MS);
+    this.watchdog.unref();
+  }
+
+  private async checkLive(): Promise<void> {
+    if (this.checking || this.closed || this.replaced !== undefined || !this.connected) return;
+    this.checking = true;
+    try {
+      const now = Date.now();
+      if (this.lastSeq !== this.progress.seq) {
+        this.progress = { seq: this.lastSeq, since: now };
+        if (this.stalled) this.options.logger.info({ seq: this.lastSeq }, "live delivery moving again");
+        this.stalled = false;
+        return;
+      }
+      const { last_seq: streamSeq } = (await this.jsm.streams.info(this.options.stream.name)).state;
+      if (streamSeq <= this.lastSeq || this.lastSeq !== this.progress.seq) {
+        if (streamSeq <= this.lastSeq) this.progress.since = Date.now();
+        return;
+      }
+      if (Date.now() - this.progress.since < LIVE_STALL_MS) return;
+      this.stalled = true;
+      this.options.metrics.natsLiveRestarts.inc();
+      this.options.logger.warn(
+        { seq: this.lastSeq, streamSeq, stalledMs: Date.now() - this.progress.since },
+        "live consumer stalled behind the stream; replacing it",
+      );
+      this.live?.stop();
+      await this.startLive();
+      this.progress.since = Date.now();
+    } catch {
+      // Unreachable or slow: the next check tries again (`/ready` follows the connection).
+    } finally {
+      this.checking = false;
+    }
   }
 
   private onLive(message: JsMsg): void {
