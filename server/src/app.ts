@@ -315,6 +315,7 @@ async function connectNats(
       baseDelayMs: 250,
       maxDelayMs: 5000,
     },
+    journalDir: config.nats.journalDir,
     drainTimeoutMs: 5000,
     metrics,
     logger: app.log.child({ component: "nats-bus" }),

@@ -1,4 +1,6 @@
 import { randomBytes } from "node:crypto";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { z } from "zod";
 
 /** Everything the gateway reads from its environment, parsed once in `main.ts`. */
@@ -43,6 +45,8 @@ export type Config = {
     publishMaxAttempts: number;
     /** Replicas of the stream when the gateway creates it. */
     replicas: number;
+    /** Where queued publishes are journaled; undefined: none are queued (503 while NATS is unreachable). */
+    journalDir?: string;
   };
   replayBufferSize: number;
   upstream: { url?: URL; timeoutMs: number; bodyLimitBytes: number; idempotencyTtlMs: number };
@@ -129,6 +133,7 @@ const envSchema = z.object({
   NATS_STREAM_MAX_BYTES: int(1_073_741_824, 1_048_576),
   NATS_PUBLISH_QUEUE_SIZE: int(10_000, 1),
   NATS_PUBLISH_MAX_ATTEMPTS: int(10, 1),
+  NATS_PUBLISH_JOURNAL_DIR: optionalString,
   REPLAY_BUFFER_SIZE: int(1000, 1),
   UPSTREAM_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
   UPSTREAM_TIMEOUT_MS: int(10_000, 1),
@@ -256,6 +261,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       publishQueueSize: e.NATS_PUBLISH_QUEUE_SIZE,
       publishMaxAttempts: e.NATS_PUBLISH_MAX_ATTEMPTS,
       replicas: e.NATS_STREAM_REPLICAS,
+      journalDir:
+        e.NATS_PUBLISH_JOURNAL_DIR === "off"
+          ? undefined
+          : (e.NATS_PUBLISH_JOURNAL_DIR ?? join(tmpdir(), "circl-bff", "publish-journal")),
     },
     replayBufferSize: e.REPLAY_BUFFER_SIZE,
     upstream: {

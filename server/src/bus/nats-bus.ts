@@ -31,6 +31,7 @@ import {
   type StreamSettings,
   streamEpoch,
 } from "./nats-stream-setup.js";
+import { PublishJournal } from "./publish-journal.js";
 import { type DeadLetters, type PendingPublish, PublishQueue, type SendOutcome } from "./publish-queue.js";
 import { RecentBySeq } from "./recent-by-seq.js";
 import { Slots } from "./slots.js";
@@ -65,6 +66,12 @@ export type NatsBusOptions = {
   /** How long one JetStream publish waits for its ack before the event goes to the retry queue. */
   publishTimeoutMs: number;
   queue: { maxSize: number; maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
+  /**
+   * Where queued publishes are journaled before they are answered `queued` (fsynced, recovered
+   * by the next instance of the same stream). Unset: nothing is queued, an unreachable bus
+   * answers 503 with Retry-After.
+   */
+  journalDir?: string;
   /** How long `close()` keeps trying to publish what is still queued. */
   drainTimeoutMs: number;
   metrics: NatsBusMetrics;
@@ -114,6 +121,9 @@ export class NatsBus implements EventBus {
   readonly deadLetters: DeadLetters;
   /** Publishes waiting for NATS; also the dead-letter list. */
   private readonly queue: PublishQueue;
+  private journal: PublishJournal | undefined;
+  /** Publishes being journaled: later ones queue behind them, never overtake them. */
+  private journaling = 0;
   private lastSeq: number;
   private connected = true;
   private closed = false;
@@ -155,6 +165,7 @@ export class NatsBus implements EventBus {
         options.metrics.publishQueueDepth.set(queued);
         options.metrics.publishDlqSize.set(dead);
       },
+      onDone: (item) => this.journal?.done(item.id),
       onDeadLetter: (item) =>
         options.logger.error(
           { id: item.id, subject: subjectForKey(item.key), attempts: item.attempts, error: item.lastError },
@@ -188,6 +199,7 @@ export class NatsBus implements EventBus {
       const jsm = await jetstreamManager(nc);
       const info = await ensureStream(jsm, options.stream);
       const bus = new NatsBus(nc, jsm, info, options);
+      await bus.openJournal();
       await bus.startLive();
       bus.startControl();
       bus.watchConnection();
@@ -248,7 +260,7 @@ export class NatsBus implements EventBus {
     // Every publish carries a msg id, so a retry after an unanswered attempt cannot store it twice.
     const msgId = opts?.msgId ?? randomUUID();
     // Behind queued publishes, or while disconnected (a JetStream publish would only time out).
-    if (this.queue.size > 0 || !this.connected) return this.enqueue(key, event, msgId);
+    if (this.queue.size > 0 || this.journaling > 0 || !this.connected) return this.enqueue(key, event, msgId);
     try {
       const ack = await this.js.publish(subjectForKey(key), payload, {
         msgID: msgId,
@@ -298,7 +310,13 @@ export class NatsBus implements EventBus {
     clearInterval(this.watchdog);
     for (const waiter of this.headWaiters.splice(0)) waiter.cancel();
     const left = await this.queue.close(this.options.drainTimeoutMs);
-    if (left > 0) this.options.logger.error({ count: left }, "queued publishes lost at shutdown");
+    if (left > 0 && this.journal !== undefined) {
+      this.options.logger.warn(
+        { count: left, journal: this.journal.path },
+        "queued publishes left in the journal for the next instance",
+      );
+    } else if (left > 0) this.options.logger.error({ count: left }, "queued publishes lost at shutdown");
+    await this.journal?.close();
     this.live?.stop();
     for (const backlog of this.backlogs) backlog.stop();
     this.recentBacklog.clear();
@@ -387,11 +405,50 @@ export class NatsBus implements EventBus {
     }
   }
 
-  private enqueue(key: StreamKey, event: OutgoingEvent, msgId: string): BusPublishResult {
-    if (!this.queue.enqueue(key, event, msgId)) {
+  /**
+   * `queued` is a promise to deliver: it is answered only once the publish is on disk, in the
+   * journal the next instance recovers (docs/nats.md). Without a journal, or when it cannot be
+   * written, the publish is refused with 503 + Retry-After instead: the client retries.
+   */
+  private async enqueue(key: StreamKey, event: OutgoingEvent, msgId: string): Promise<BusPublishResult> {
+    const journal = this.journal;
+    if (journal === undefined) throw new BusUnavailableError("the event bus is unreachable, retry later");
+    if (this.queue.full) throw new BusUnavailableError("the event bus is unreachable and the publish queue is full");
+    const id = randomUUID();
+    this.journaling++;
+    try {
+      await journal.add([{ id, key, event, msgId }]);
+    } catch (error) {
+      this.options.logger.error({ err: error }, "publish journal not written; publish refused");
+      throw new BusUnavailableError("the event bus is unreachable and the publish cannot be queued, retry later");
+    } finally {
+      this.journaling--;
+    }
+    if (!this.queue.enqueue(key, event, msgId, id)) {
+      journal.done(id);
       throw new BusUnavailableError("the event bus is unreachable and the publish queue is full");
     }
     return { status: "queued" };
+  }
+
+  /** Opens this instance's journal and queues what dead instances of this stream left in theirs. */
+  private async openJournal(): Promise<void> {
+    if (this.options.journalDir === undefined) return;
+    let opened: Awaited<ReturnType<typeof PublishJournal.open>>;
+    try {
+      opened = await PublishJournal.open(this.options.journalDir, this.epoch, this.options.logger);
+    } catch (error) {
+      this.options.logger.error(
+        { err: error, dir: this.options.journalDir },
+        "publish journal unavailable: while NATS is unreachable, publishes are refused with 503 instead of queued",
+      );
+      return;
+    }
+    const { journal, recovered } = opened;
+    this.journal = journal;
+    for (const entry of recovered) {
+      if (!this.queue.enqueue(entry.key, entry.event, entry.msgId, entry.id)) journal.done(entry.id);
+    }
   }
 
   private async send(item: PendingPublish): Promise<SendOutcome> {

@@ -47,6 +47,8 @@ export type PublishQueueOptions = {
   canSend: () => boolean;
   onSizes: (queued: number, dead: number) => void;
   onDeadLetter: (item: PendingPublish) => void;
+  /** The item left the queue for good: stored, or buried as a dead letter (the journal forgets it). */
+  onDone?: (item: PendingPublish) => void;
   now?: () => number;
 };
 
@@ -77,10 +79,15 @@ export class PublishQueue implements DeadLetters {
     return this.dead.size;
   }
 
-  /** False when the queue is full. */
-  enqueue(key: StreamKey, event: OutgoingEvent, msgId: string): boolean {
-    if (this.closed || this.items.length >= this.options.maxSize) return false;
-    this.items.push({ id: randomUUID(), key, event, msgId, attempts: 0 });
+  /** True when the queue cannot take another item. */
+  get full(): boolean {
+    return this.closed || this.items.length >= this.options.maxSize;
+  }
+
+  /** False when the queue is full. `id`: the item's id when it has one already (its journal entry's). */
+  enqueue(key: StreamKey, event: OutgoingEvent, msgId: string, id: string = randomUUID()): boolean {
+    if (this.full) return false;
+    this.items.push({ id, key, event, msgId, attempts: 0 });
     this.report();
     this.schedule(0);
     return true;
@@ -154,6 +161,7 @@ export class PublishQueue implements DeadLetters {
         const outcome = await this.options.send(item);
         if (outcome.ok) {
           this.items.shift();
+          this.options.onDone?.(item);
           this.report();
           continue;
         }
@@ -191,6 +199,7 @@ export class PublishQueue implements DeadLetters {
       },
     });
     if (this.dead.size > this.options.maxSize) this.dead.delete(this.dead.keys().next().value as string);
+    this.options.onDone?.(item);
     this.options.onDeadLetter(item);
     this.report();
   }
