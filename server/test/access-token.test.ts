@@ -10,14 +10,19 @@ import { accessToken, decodePayload, nowS, signToken, unsignedToken } from "./he
 const OTHER_SECRET = "another-secret-that-is-long-enough-0123456789";
 const encoder = new TextEncoder();
 
-type Reply = { status: number; body: unknown; requestId: string | null };
+type Reply = { status: number; body: unknown; requestId: string | null; headers: Headers };
 
 async function postToken(url: string, authorization?: string, headers: Record<string, string> = {}): Promise<Reply> {
   const res = await fetch(`${url}/events/token`, {
     method: "POST",
     headers: { ...(authorization === undefined ? {} : { authorization }), ...headers },
   });
-  return { status: res.status, body: await res.json(), requestId: res.headers.get("x-request-id") };
+  return {
+    status: res.status,
+    body: await res.json(),
+    requestId: res.headers.get("x-request-id"),
+    headers: res.headers,
+  };
 }
 
 function expectUnauthorized(reply: Reply, message = "invalid or missing credentials"): void {
@@ -399,10 +404,39 @@ describe("access tokens from a JWKS endpoint", () => {
     expect(jwks.requests).toBeLessThanOrEqual(2);
   });
 
-  it("answers 401, not 500, when the JWKS endpoint fails", async () => {
-    const gw = await startGateway({ JWT_SECRET: "", JWKS_URL: jwks.url.replace("jwks.json", "missing.json") });
+  it("answers 503 with Retry-After (could not verify), not 401 or 500, while the JWKS endpoint fails, without charging the client's budget", async () => {
+    const gw = await startGateway({
+      JWT_SECRET: "",
+      JWKS_URL: jwks.url.replace("jwks.json", "missing.json"),
+      RATE_LIMIT_IP_MAX: "20",
+    });
     gateways.push(gw);
-    expectUnauthorized(await postToken(gw.url, `Bearer ${await rsa.sign(claims())}`));
+    const token = await rsa.sign(claims());
+    // 2 × the token route's per-IP failure budget (20 / 10): an outage of the IdP locks nobody out.
+    for (let i = 0; i < 4; i++) {
+      const reply = await postToken(gw.url, `Bearer ${token}`);
+      expect(reply.status).toBe(503);
+      expect(reply.headers.get("retry-after")).toBe("5");
+      expect(reply.body).toMatchObject({ statusCode: 503, message: "cannot verify credentials now, retry later" });
+    }
+  });
+
+  it("keeps verifying with the last key set fetched while the JWKS endpoint is down past the cache age", async () => {
+    const own = await startJwksServer([rsa.jwk]);
+    const verify = createAccessTokenVerifier(testConfig({ JWT_SECRET: "", JWKS_URL: own.url }).jwt, {
+      jwksCacheMaxAgeMs: 50,
+      jwksCooldownMs: 0,
+    });
+    await expect(verify(await rsa.sign(claims()))).resolves.toMatchObject({ userId: "u1" });
+    await own.close();
+    // Past the cache age, with the endpoint gone: the key set fetched last still verifies.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await expect(verify(await rsa.sign(claims({ sub: "later" })))).resolves.toMatchObject({ userId: "later" });
+    // A key it never saw cannot be checked now: retryable, not a bad token.
+    await expect(verify(await stranger.sign(claims()))).rejects.toMatchObject({ reason: "jwks_unavailable" });
+    // A token signed by no key of the set is still refused for what it is.
+    const forged = `${(await rsa.sign(claims())).split(".").slice(0, 2).join(".")}.${"A".repeat(342)}`;
+    await expect(verify(forged)).rejects.toMatchObject({ reason: "signature" });
   });
 
   describe("key rotation (verifier with a short refetch cooldown)", () => {

@@ -1,16 +1,10 @@
-import {
-  createRemoteJWKSet,
-  decodeProtectedHeader,
-  errors,
-  type JWTPayload,
-  type JWTVerifyGetKey,
-  jwtVerify,
-} from "jose";
+import { decodeProtectedHeader, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from "jose";
 import type { Config } from "../config.js";
 import { AuthError, toAuthError } from "./auth-error.js";
 import { readClaim, readRoles, readTopicPatterns, requireId } from "./claims.js";
 import { hmacKey } from "./hmac-key.js";
 import type { Identity } from "./identity.js";
+import { resilientJwks } from "./jwks-keys.js";
 import { STREAM_TOKEN_AUDIENCE } from "./stream-token.js";
 
 const MAX_TOKEN_LENGTH = 16_384;
@@ -39,10 +33,10 @@ export function createAccessTokenVerifier(
   const jwks: JWTVerifyGetKey | undefined =
     jwt.jwksUrl === undefined
       ? undefined
-      : createRemoteJWKSet(jwt.jwksUrl, {
-          cooldownDuration: options.jwksCooldownMs ?? 30_000,
-          cacheMaxAge: options.jwksCacheMaxAgeMs ?? 600_000,
-          timeoutDuration: 5_000,
+      : resilientJwks(jwt.jwksUrl, {
+          cooldownMs: options.jwksCooldownMs ?? 30_000,
+          cacheMaxAgeMs: options.jwksCacheMaxAgeMs ?? 600_000,
+          timeoutMs: 5_000,
         });
   const secretKey = jwt.secret === undefined ? undefined : hmacKey(jwt.secret);
   const common = {
@@ -64,18 +58,7 @@ export function createAccessTokenVerifier(
       if (alg === "HS256" && secretKey !== undefined) {
         ({ payload } = await jwtVerify(token, await secretKey, { ...common, algorithms: ["HS256"] }));
       } else if ((alg === "RS256" || alg === "ES256") && jwks !== undefined) {
-        ({ payload } = await jwtVerify(token, jwks, { ...common, algorithms: ["RS256", "ES256"] }).catch(
-          (error: unknown) => {
-            // The key set could not be fetched: not the token's fault, but no proof either.
-            if (
-              error instanceof TypeError ||
-              (error instanceof errors.JOSEError && error.code === "ERR_JOSE_GENERIC")
-            ) {
-              throw new AuthError("jwks_unavailable");
-            }
-            throw error;
-          },
-        ));
+        ({ payload } = await jwtVerify(token, jwks, { ...common, algorithms: ["RS256", "ES256"] }));
       } else {
         throw new AuthError("algorithm");
       }

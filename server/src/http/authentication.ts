@@ -6,6 +6,8 @@ import type { RateLimits } from "./rate-limits.js";
 import type { AuthMode } from "./request-auth.js";
 
 const TRPC_ROUTE = "/trpc/:path";
+/** The token could not be verified now (the JWKS is unreachable): 503, retryable, never charged. */
+export const UNVERIFIABLE = "jwks_unavailable";
 const TOKEN_ROUTE = "/events/token";
 
 /** `routeOptions` is built afresh on every read (a 13-field object): read it once per request. */
@@ -63,6 +65,8 @@ export function registerAuthentication(
       request.authError = authError;
       deps.metrics.authFailures.labels(authError.reason).inc();
       request.log.info({ reason: authError.reason, ip: request.ip }, "authentication failed");
+      // The identity provider's outage is not the client's failure: it costs no budget.
+      if (authError.reason === UNVERIFIABLE) return;
       await deps.limits.hit("ip", request);
       if (tokenRoute) await deps.limits.hit("token-ip", request);
       return;

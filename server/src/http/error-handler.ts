@@ -39,7 +39,11 @@ export function sendError(
 export function registerErrorHandling(app: FastifyInstance, limits: RateLimits): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     // Counted and logged by the authentication hook.
-    if (error instanceof AuthError) return sendError(reply, 401, error.message);
+    if (error instanceof AuthError) {
+      // The key set could not be fetched and the token's key is not among the last good ones.
+      if (error.reason === "jwks_unavailable") return sendError(reply.header("retry-after", "5"), 503, error.message);
+      return sendError(reply, 401, error.message);
+    }
     const statusCode =
       error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
     if (statusCode >= 500) {

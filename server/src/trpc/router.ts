@@ -77,7 +77,11 @@ export function createAppRouter(options: RouterOptions) {
   const authed = t.procedure.use(({ ctx, next }) => {
     const identity = ctx.req.identity;
     if (identity === undefined) {
-      throw new TRPCError({ code: "UNAUTHORIZED", message: ctx.req.authError?.message ?? "missing credentials" });
+      const unverifiable = ctx.req.authError?.reason === "jwks_unavailable";
+      throw new TRPCError({
+        code: unverifiable ? "SERVICE_UNAVAILABLE" : "UNAUTHORIZED",
+        message: ctx.req.authError?.message ?? "missing credentials",
+      });
     }
     return next({ ctx: { identity } });
   });
