@@ -100,6 +100,31 @@ describe("per-user budgets", () => {
     expect(metric(metrics, 'rate_limited_total{scope="user"}')).toBe(3);
   });
 
+  it("counts every call of a tRPC batch: a batch of 17 publishes with RATE_LIMIT_MAX=5 publishes nothing past the budget", async () => {
+    const gw = await gateway({ RATE_LIMIT_MAX: "5" });
+    const token = await gw.token({ sub: "batcher" });
+    const stream = await SseClient.open(`${gw.url}/events/stream`, { authorization: `Bearer ${token}` });
+    await stream.waitForEvent("connected");
+    const batch = (n: number) =>
+      request(`${gw.url}/trpc/${Array.from({ length: n }, () => "events.publish").join(",")}?batch=1`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify(
+          Object.fromEntries(Array.from({ length: n }, (_, i) => [i, { type: "x", data: i, to: "me" }])),
+        ),
+      });
+    expect((await batch(3)).status).toBe(200);
+    const over = await batch(17);
+    expect(over.status).toBe(429);
+    expect((await batch(2)).status).toBe(429);
+    const marker = await gw.app.bus.publish({ tenant: "t1", user: "batcher" }, { type: "marker", data: null });
+    await stream.waitForEvent("marker");
+    // The three of the first batch, then the marker: the 17 were refused whole.
+    expect(stream.dataEvents().map((e) => e.event)).toEqual(["x", "x", "x", "marker"]);
+    expect(marker.status).toBe("published");
+    stream.close();
+  });
+
   it("keeps the budgets of 6,000 users (more than the plugin's default store of 5,000 keys)", async () => {
     const gw = await gateway({ RATE_LIMIT_MAX: "1" });
     const call = async (token: string) =>

@@ -72,8 +72,20 @@ export function registerAuthentication(
       return;
     }
     const scope = mode === "stream" ? "stream" : "user";
-    if (await deps.limits.hit(scope, request)) return deps.limits.reject(scope, request, reply);
+    // A tRPC batch (`/trpc/a,b,c?batch=1`) is one request but several calls: each is counted.
+    const calls = route.url === TRPC_ROUTE ? batchedCalls(request) : 1;
+    for (let i = 0; i < calls; i++) {
+      if (await deps.limits.hit(scope, request)) return deps.limits.reject(scope, request, reply);
+    }
   });
+}
+
+/** How many procedures a tRPC request calls (a batch names them comma-separated in its path). */
+function batchedCalls(request: FastifyRequest): number {
+  const path = (request.params as { path?: string }).path ?? "";
+  let calls = 1;
+  for (let i = path.indexOf(","); i !== -1; i = path.indexOf(",", i + 1)) calls++;
+  return calls;
 }
 
 /** The verified identity, or the authentication error to answer with. */
