@@ -79,7 +79,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
         error.statusCode ?? 400,
         error.code === "FST_ERR_BAD_URL" ? "invalid path: malformed percent-encoding" : error.message,
       ),
-    forceCloseConnections: true,
+    // On close: idle keep-alive connections go at once, requests in flight finish (a publish
+    // answered, a proxied call returned); streams are ended by the hub in `preClose`.
+    forceCloseConnections: "idle",
     trustProxy:
       typeof config.trustProxy === "number"
         ? (_address: string, hop: number) => hop < (config.trustProxy as number)
@@ -183,10 +185,15 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     done();
   });
   // Fastify closes only idle connections: end the streams so clients reconnect elsewhere.
+  // Keep-alive connections whose last request finishes during the close are closed as they go
+  // idle (Fastify's "idle" mode closes only those idle when the close starts).
+  let idleSweep: NodeJS.Timeout | undefined;
   app.addHook("preClose", async () => {
     hub.close();
+    idleSweep = setInterval(() => app.server.closeIdleConnections(), 50);
   });
   app.addHook("onClose", async () => {
+    clearInterval(idleSweep);
     stopRevocations();
     stopPresence();
     presence.close();
