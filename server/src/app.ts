@@ -6,6 +6,7 @@ import Fastify, { type FastifyInstance } from "fastify";
 import type { DestinationStream } from "pino";
 import { createAccessTokenVerifier } from "./auth/access-token.js";
 import { createAuthenticator } from "./auth/authenticator.js";
+import { RevocationBroadcast } from "./auth/revocation-broadcast.js";
 import { RevocationList, revokes } from "./auth/revocations.js";
 import { createStreamTokens } from "./auth/stream-token.js";
 import { TopicGrants } from "./auth/topic-grants.js";
@@ -143,22 +144,28 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     streamTokens,
     revocations,
   );
-  // Revocations reach every instance over the bus; each one drops the revoked user's streams.
-  const stopRevocations = bus.onControl((message) => {
-    if (message.kind !== "revoke") return;
-    revocations.add(message);
-    revocations.prune();
-    const ended = hub.endStreams(
-      (request) =>
-        revokes(message, {
-          tenantId: request.tenantId,
-          userId: request.userId,
-          tokenIds: request.tokenIds ?? [],
-          iat: request.issuedAt ?? 0,
-        }),
-      "revoked",
-    );
-    app.log.info({ tenantId: message.tenantId, userId: message.userId, ended }, "tokens revoked");
+  // Revocations apply here at once and reach every instance over the bus (retried while it is
+  // down); each instance drops the revoked user's streams.
+  const revocationBroadcast = new RevocationBroadcast(bus, {
+    attemptTimeoutMs: 2000,
+    retryMs: 1000,
+    onError: (error) => app.log.warn({ err: error }, "revocation not broadcast yet; retrying"),
+    apply: (revocation) => {
+      revocations.add(revocation);
+      revocations.prune();
+      const ended = hub.endStreams(
+        (request) =>
+          revokes(revocation, {
+            tenantId: request.tenantId,
+            userId: request.userId,
+            tokenIds: request.tokenIds ?? [],
+            iat: request.issuedAt ?? 0,
+          }),
+        "revoked",
+      );
+      if (ended > 0)
+        app.log.info({ tenantId: revocation.tenantId, userId: revocation.userId, ended }, "tokens revoked");
+    },
   });
   const limiter = new ConnectionLimiter(config.sse.maxConnectionsPerUser);
   const publish = createEventPublisher(bus, metrics, grants);
@@ -194,7 +201,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   });
   app.addHook("onClose", async () => {
     clearInterval(idleSweep);
-    stopRevocations();
+    revocationBroadcast.close();
     stopPresence();
     presence.close();
     await Promise.all([bus.close(), upstream?.close()]);
@@ -273,7 +280,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       publish,
       grants,
       presence,
-      revoke: (revocation) => bus.publishControl({ kind: "revoke", ...revocation }),
+      revoke: (revocation) => revocationBroadcast.revoke(revocation),
       revocationTtlS: config.revocationTtlS,
       operations: createOperationCaller({ upstream, idempotency }),
       deadLetters: bus.deadLetters,

@@ -17,7 +17,7 @@ export type TrpcServices = {
   grants: TopicGrants;
   presence: PresenceTracker;
   /** Broadcasts a revocation to every instance. */
-  revoke: (revocation: Revocation) => Promise<void>;
+  revoke: (revocation: Revocation) => Promise<{ broadcast: boolean }>;
   revocationTtlS: number;
   /** Runs `proxy.*` operations against the upstream. */
   operations: OperationCaller;

@@ -133,8 +133,15 @@ export function createAppRouter(options: RouterOptions) {
           ...(input.jti === undefined ? { issuedBefore: nowS } : { jti: input.jti }),
           until: (nowS + ctx.services.revocationTtlS) * 1000,
         };
-        await ctx.services.revoke(revocation);
-        return { tenantId: revocation.tenantId, userId, jti: input.jti, issuedBefore: revocation.issuedBefore };
+        // Applied on this instance now; `broadcast: false`: the others get it once the bus is back.
+        const { broadcast } = await ctx.services.revoke(revocation);
+        return {
+          tenantId: revocation.tenantId,
+          userId,
+          jti: input.jti,
+          issuedBefore: revocation.issuedBefore,
+          broadcast,
+        };
       }),
     }),
     events: t.router({
