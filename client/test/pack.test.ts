@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readmeClientSnippet, SNIPPET_FREE_VARIABLES } from "./readme-snippet.js";
 
 const run = promisify(execFile);
 const repo = new URL("../..", import.meta.url).pathname;
@@ -55,6 +56,7 @@ describe("npm pack -w client", () => {
       copyFileSync(join(fixtures, file), join(dir, file));
     }
     copyFileSync(join(fixtures, "tsconfig.json"), join(dir, "tsconfig.base.json"));
+    writeFileSync(join(dir, "readme-snippet.ts"), `${SNIPPET_FREE_VARIABLES}${readmeClientSnippet()}export {};\n`);
   }, 180_000);
 
   afterAll(() => {
@@ -108,6 +110,12 @@ describe("npm pack -w client", () => {
     expect(result.code).not.toBe(0);
     expect(result.output).toContain("bad-event-field.ts");
     expect(result.output).toMatch(/Property 'nope' does not exist on type '\{ text: string; \}'/);
+  }, 60_000);
+
+  it("type-checks the README's client snippet as printed", async () => {
+    const result = await typeCheck(dir, "readme-snippet.ts");
+    expect(result.output).toBe("");
+    expect(result.code).toBe(0);
   }, 60_000);
 
   it("runs: the installed package's entry points load in Node", async () => {
