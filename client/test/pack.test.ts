@@ -75,6 +75,7 @@ describe("npm pack -w client", () => {
         "dist/testing.js",
         "dist/testing.js.map",
         "package.json",
+        "README.md",
       ].sort(),
     );
   });
