@@ -4,6 +4,7 @@ import { type Gateway, startGateway } from "../../server/test/helpers/gateway.js
 import { createBffClient, envelopeOf } from "../src/create-client.js";
 import { onEvents } from "../src/on-events.js";
 import { fetchStreamToken, openEventStream } from "../src/open-event-stream.js";
+import { TabStream } from "../src/tab-stream.js";
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -320,5 +321,116 @@ describe("onEvents in Node against a real gateway", () => {
     expect((await alice.presence.list.query({ topic: "order:1" })).users).toEqual([
       { userId: "alice", connections: 1 },
     ]);
+  });
+});
+
+describe("topics and presence on the raw route and through the tab stream", () => {
+  it("openEventStream passes ?topics= and ?presence=1: topic events and presence reach onEvent, presence is no position", async () => {
+    const gw = await gateway();
+    const grants = { topics: ["order:*"] };
+    const aliceToken = await gw.token({ sub: "alice", tenantId: "t1", extra: grants });
+    const bobToken = await gw.token({ sub: "bob", tenantId: "t1", extra: grants });
+    const events: EventEnvelope[] = [];
+    let connected!: () => void;
+    const isConnected = new Promise<void>((resolve) => {
+      connected = resolve;
+    });
+    const stream = openEventStream(gw.url, {
+      getStreamToken: () => fetchStreamToken(gw.url, aliceToken),
+      types: ["demo.message"],
+      topics: ["order:1"],
+      presence: true,
+      onEvent: (envelope) => events.push(envelope),
+      onConnected: () => connected(),
+    });
+    cleanups.push(() => stream.close());
+    await isConnected;
+    const bob = createBffClient({ url: gw.url, getAccessToken: () => bobToken });
+    const { id } = await bob.events.publish.mutate({
+      type: "demo.message",
+      data: { text: "on order 1" },
+      to: { topic: "order:1" },
+    });
+    const messages = () => events.filter((e) => e.type === "demo.message");
+    await expect.poll(() => messages().length).toBe(1);
+    expect(messages()[0]).toMatchObject({ id, type: "demo.message", topic: "order:1", data: { text: "on order 1" } });
+    expect(messages()[0]?.userId).toBeUndefined();
+    // Alice's own stream opening is a join too (her first stream on the topic).
+    expect(events.filter((e) => e.type === "presence.join").map((e) => e.data)).toEqual([
+      { topic: "order:1", userId: "alice" },
+    ]);
+
+    const stopBob = onEvents(bob, { "demo.message": () => {} }, { topics: ["order:1"] });
+    await expect
+      .poll(() => events.filter((e) => e.type === "presence.join").map((e) => e.data))
+      .toEqual([
+        { topic: "order:1", userId: "alice" },
+        { topic: "order:1", userId: "bob" },
+      ]);
+    stopBob();
+    await expect
+      .poll(() => events.filter((e) => e.type === "presence.leave").map((e) => e.data))
+      .toEqual([{ topic: "order:1", userId: "bob" }]);
+    expect(events.filter((e) => e.type.startsWith("presence.")).map((e) => e.id)).toEqual(["", "", ""]);
+    // Presence is not a position: the resume point is still the last event.
+    expect(stream.lastEventId).toBe(id);
+  });
+
+  it("TabStream hands a late subscriber the attached stream's `connected`, passes every presence envelope (empty id, never deduplicated) and each event once", async () => {
+    const gw = await gateway();
+    const grants = { topics: ["order:*"] };
+    const aliceToken = await gw.token({ sub: "alice", tenantId: "t1", extra: grants });
+    const bobToken = await gw.token({ sub: "bob", tenantId: "t1", extra: grants });
+    const alice = createBffClient({ url: gw.url, getAccessToken: () => aliceToken });
+    const bob = createBffClient({ url: gw.url, getAccessToken: () => bobToken });
+    // The producer createBffClient's shared stream uses, over a real tRPC stream.
+    const stream = new TabStream(
+      (lastEventId, sink) => {
+        const sub = alice.events.stream.subscribe(
+          { topics: ["order:1"], presence: true, ...(lastEventId === undefined ? {} : { lastEventId }) },
+          {
+            onData: (item) => sink.event(envelopeOf(item)),
+            onConnectionStateChange: (state) => sink.state(state.state === "pending" ? "open" : state.state),
+          },
+        );
+        return () => sub.unsubscribe();
+      },
+      async () => undefined,
+    );
+    const first: EventEnvelope[] = [];
+    const late: EventEnvelope[] = [];
+    const listener = (into: EventEnvelope[]) => ({ event: (e: EventEnvelope) => into.push(e), state: () => {} });
+    cleanups.push(stream.subscribe(listener(first)));
+    // `connected`, then Alice's own join (her first stream on the topic).
+    await expect.poll(() => first.map((e) => e.type)).toEqual(["connected", "presence.join"]);
+    cleanups.push(stream.subscribe(listener(late)));
+    // Joining an attached stream: its `connected` (the same connection's) at once.
+    expect(late).toEqual([first[0]]);
+    const ofBob = (list: EventEnvelope[]) =>
+      list.filter((e) => (e.data as { userId?: string } | undefined)?.userId !== "alice");
+
+    for (let round = 0; round < 2; round++) {
+      const stop = onEvents(bob, {}, { topics: ["order:1"] });
+      await expect.poll(() => ofBob(late).filter((e) => e.type === "presence.join").length).toBe(round + 1);
+      stop();
+      await expect.poll(() => ofBob(late).filter((e) => e.type === "presence.leave").length).toBe(round + 1);
+    }
+    const { id } = await bob.events.publish.mutate({
+      type: "demo.message",
+      data: { text: "x" },
+      to: { topic: "order:1" },
+    });
+    await expect.poll(() => late.at(-1)?.id).toBe(id);
+    const expected = [
+      "connected",
+      "presence.join",
+      "presence.leave",
+      "presence.join",
+      "presence.leave",
+      "demo.message",
+    ];
+    expect(ofBob(late).map((e) => e.type)).toEqual(expected);
+    expect(ofBob(first).map((e) => e.type)).toEqual(expected);
+    expect(first).toHaveLength(expected.length + 1);
   });
 });
