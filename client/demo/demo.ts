@@ -4,7 +4,7 @@
 // Imported module by module: the package index also re-exports the zod schemas, which the page
 // does not need (the gateway validates).
 import type { EventEnvelope } from "@circl-bff/shared";
-import { createBffClient, reconnectStreams } from "../src/create-client.js";
+import { createBffClient, envelopeOf, reconnectStreams } from "../src/create-client.js";
 import { type EventStreamHandle, openEventStream } from "../src/open-event-stream.js";
 
 type Pane = "raw" | "trpc";
@@ -72,18 +72,17 @@ function connect(): void {
   const drops: (() => void)[] = [];
 
   if (transports.has("trpc")) {
-    let opens = 0;
     setState("trpc", "connecting");
     field("trpc", "role").textContent = share ? "shared across tabs" : "own stream";
     const subscription = client.events.stream.subscribe(undefined, {
-      onData: ({ data }) => show("trpc", data as EventEnvelope),
-      onConnectionStateChange: (state) => {
-        const shown = state.state === "pending" ? "open" : state.state;
-        setState("trpc", shown);
-        // tRPC has no `connected` event: every open after the first is a resumed reconnect.
-        if (shown === "open" && opens++ > 0) field("trpc", "resumed").textContent = `true (${opens - 1}×)`;
-        if (shown === "open" && opens === 1) field("trpc", "resumed").textContent = "false";
+      onData: (item) => {
+        const envelope = envelopeOf(item);
+        // `connected` (each connection, not a position) says whether the last id was resumed.
+        if (envelope.type === "connected") {
+          field("trpc", "resumed").textContent = String((envelope.data as { resumed: boolean }).resumed);
+        } else show("trpc", envelope);
       },
+      onConnectionStateChange: (state) => setState("trpc", state.state === "pending" ? "open" : state.state),
       onError: (error) => setState("trpc", `error: ${error.message}`),
     });
     closers.push(() => subscription.unsubscribe());

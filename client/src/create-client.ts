@@ -45,7 +45,26 @@ export type BffClientOptions = {
   fetch?: typeof fetch;
 };
 
-type StreamInput = { lastEventId?: string; types?: string[] } | undefined;
+type StreamInput = { lastEventId?: string; types?: string[]; topics?: string[]; presence?: boolean } | undefined;
+
+/** What one shared stream follows besides the user's own events: its topics and presence. */
+type StreamScope = { kind: string; topics: string[]; presence: boolean };
+
+/** The shared stream a subscription belongs to: `trpc` alone, or with its sorted topics and presence. */
+function streamScope(input: StreamInput): StreamScope {
+  const topics = [...new Set(input?.topics ?? [])].sort();
+  const presence = input?.presence === true && topics.length > 0;
+  const kind = topics.length === 0 ? "trpc" : `trpc:topics=${topics.join(",")}${presence ? ":presence" : ""}`;
+  return { kind, topics, presence };
+}
+
+/**
+ * The envelope of one `events.stream` item: tracked items are `{ id, data: envelope }`, untracked
+ * ones (`connected`, `presence.join`, `presence.leave`, which are not positions) the envelope itself.
+ */
+export function envelopeOf(item: { id: string; data: unknown } | { type: string }): EventEnvelope {
+  return ("type" in item ? item : item.data) as EventEnvelope;
+}
 
 /**
  * The typed client (contract section 8): queries and mutations over batched HTTP with the bearer
@@ -76,23 +95,30 @@ export function createBffClient(options: BffClientOptions): BffClient {
   });
 
   // Where tabs cannot share (Node, old browsers) every subscription keeps its own stream and input.
+  // Otherwise one stream per distinct topic set (and presence flag) is shared by the tabs.
   const share = (options.shareStream ?? true) && canShareAcrossTabs();
-  const sharedStream = new TabStream(
-    (lastEventId, sink) => {
-      const upstream = createTRPCClient<AppRouter>({ links: [subscriptions] });
-      sink.state("connecting");
-      const subscription = upstream.events.stream.subscribe(lastEventId === undefined ? undefined : { lastEventId }, {
-        onData: ({ data }) => sink.event(data as EventEnvelope),
-        onConnectionStateChange: (state) => sink.state(state.state === "pending" ? "open" : state.state),
-        onError: () => sink.state("error"),
-      });
-      return () => subscription.unsubscribe();
-    },
-    async () => {
-      const user = tokenUser(await options.getAccessToken());
-      return user === undefined ? undefined : shareName("trpc", base, user);
-    },
-  );
+  const openShared = (scope: StreamScope) =>
+    new TabStream(
+      (lastEventId, sink) => {
+        const upstream = createTRPCClient<AppRouter>({ links: [subscriptions] });
+        sink.state("connecting");
+        const input = {
+          ...(lastEventId === undefined ? {} : { lastEventId }),
+          ...(scope.topics.length === 0 ? {} : { topics: scope.topics }),
+          ...(scope.presence ? { presence: true } : {}),
+        };
+        const subscription = upstream.events.stream.subscribe(Object.keys(input).length === 0 ? undefined : input, {
+          onData: (item) => sink.event(envelopeOf(item)),
+          onConnectionStateChange: (state) => sink.state(state.state === "pending" ? "open" : state.state),
+          onError: () => sink.state("error"),
+        });
+        return () => subscription.unsubscribe();
+      },
+      async () => {
+        const user = tokenUser(await options.getAccessToken());
+        return user === undefined ? undefined : shareName(scope.kind, base, user);
+      },
+    );
 
   const client = createTRPCClient<AppRouter>({
     links: [
@@ -102,7 +128,7 @@ export function createBffClient(options: BffClientOptions): BffClient {
         true: share
           ? splitLink({
               condition: (op) => op.path === "events.stream",
-              true: sharedStreamLink(sharedStream),
+              true: sharedStreamLink(openShared),
               false: subscriptions,
             })
           : subscriptions,
@@ -134,10 +160,12 @@ function streamTapLink(onReset: BffClientOptions["onReset"]): TRPCLink<AppRouter
       observable((observer) => {
         const subscription = next(op).subscribe({
           next(value) {
-            const result = value.result as { type?: string; data?: { data?: EventEnvelope } };
-            const envelope = result.type === undefined || result.type === "data" ? result.data?.data : undefined;
-            if (op.path === "events.stream" && envelope !== undefined) {
-              recordForTesting("trpc", envelope);
+            const result = value.result as { type?: string; data?: unknown };
+            const item = result.type === undefined || result.type === "data" ? result.data : undefined;
+            if (op.path === "events.stream" && typeof item === "object" && item !== null) {
+              const envelope = envelopeOf(item as Parameters<typeof envelopeOf>[0]);
+              // `connected` is the connection's handshake, not an event a test waits for.
+              if (envelope.type !== "connected") recordForTesting("trpc", envelope);
               if (envelope.type === "reset") onReset?.(envelope.data as ResetEventData, envelope);
             }
             observer.next(value);
@@ -149,17 +177,33 @@ function streamTapLink(onReset: BffClientOptions["onReset"]): TRPCLink<AppRouter
       });
 }
 
-/** `events.stream` served by the tab-shared stream; each subscriber filters `types` itself. */
-function sharedStreamLink(stream: TabStream): TRPCLink<AppRouter> {
+/**
+ * `events.stream` served by tab-shared streams, one per topic set (and presence flag); each
+ * subscriber filters `types` itself. Untracked envelopes (`connected`, presence) pass the filter,
+ * as they do on the gateway.
+ */
+function sharedStreamLink(open: (scope: StreamScope) => TabStream): TRPCLink<AppRouter> {
+  const streams = new Map<string, { stream: TabStream; users: number }>();
   return () =>
     ({ op }) =>
       observable((observer) => {
         const input = op.input as StreamInput;
         const types = input?.types;
+        const scope = streamScope(input);
+        let entry = streams.get(scope.kind);
+        if (entry === undefined) {
+          entry = { stream: open(scope), users: 0 };
+          streams.set(scope.kind, entry);
+        }
+        entry.users++;
         let started = false;
-        return stream.subscribe(
+        const unsubscribe = entry.stream.subscribe(
           {
             event(envelope) {
+              if (envelope.id === "") {
+                observer.next({ result: { type: "data", data: envelope } as never });
+                return;
+              }
               if (types !== undefined && envelope.type !== "reset" && !types.includes(envelope.type)) return;
               observer.next({ result: { id: envelope.id, data: { id: envelope.id, data: envelope } } as never });
             },
@@ -174,5 +218,10 @@ function sharedStreamLink(stream: TabStream): TRPCLink<AppRouter> {
           },
           input?.lastEventId,
         );
+        const current = entry;
+        return () => {
+          unsubscribe();
+          if (--current.users === 0 && streams.get(scope.kind) === current) streams.delete(scope.kind);
+        };
       });
 }

@@ -21,6 +21,13 @@ export type OpenEventStreamOptions = {
   types: string[];
   /** Resume after this id. */
   lastEventId?: string;
+  /** Topics to follow besides the user's own and the tenant's events (`?topics=`); each must be granted. */
+  topics?: string[];
+  /**
+   * Also receive `presence.join` / `presence.leave` of those topics (`?presence=1`), passed to
+   * `onEvent` like any envelope (their `id` is empty: they are not stream positions).
+   */
+  presence?: boolean;
   /** Every envelope, in order, including `reset` ones. */
   onEvent: (envelope: EventEnvelope) => void;
   /** The gateway could not resume from the last id: refetch your state. */
@@ -30,7 +37,8 @@ export type OpenEventStreamOptions = {
   onConnected?: (info: ConnectedInfo) => void;
   /**
    * Share one stream between the tabs of this origin (default `true` in browsers that support it);
-   * tabs share when they stream for the same user (read from the stream token) and types.
+   * tabs share when they stream for the same user (read from the stream token), types, topics
+   * and presence flag.
    */
   share?: boolean | { key: string };
   /** `EventSource` implementation; the global one or the `eventsource` package by default. */
@@ -68,6 +76,11 @@ export function openEventStream(baseUrl: string, options: OpenEventStreamOptions
   });
   const streamUrl = new URL("/events/stream", baseUrl);
   if (options.types.length > 0) streamUrl.searchParams.set("types", options.types.join(","));
+  const topics = [...new Set(options.topics ?? [])].sort();
+  if (topics.length > 0) streamUrl.searchParams.set("topics", topics.join(","));
+  const presence = options.presence === true && topics.length > 0;
+  if (presence) streamUrl.searchParams.set("presence", "1");
+  const listened = new Set([...options.types, "reset", ...(presence ? ["presence.join", "presence.leave"] : [])]);
   let source: ResumableEventSource | undefined;
 
   const openUpstream = (
@@ -92,7 +105,7 @@ export function openEventStream(baseUrl: string, options: OpenEventStreamOptions
       options.onConnected?.(JSON.parse(event.data) as ConnectedInfo);
     });
     const onEnvelope = (event: MessageEvent) => sink.event(JSON.parse(event.data) as EventEnvelope);
-    for (const type of new Set([...options.types, "reset"])) current.addEventListener(type, onEnvelope);
+    for (const type of listened) current.addEventListener(type, onEnvelope);
     return () => {
       current.close();
       if (source === current) source = undefined;
@@ -105,14 +118,16 @@ export function openEventStream(baseUrl: string, options: OpenEventStreamOptions
     async () => {
       if (share === false || !canShareAcrossTabs()) return undefined;
       const user = typeof share === "object" ? share.key : tokenUser(await tokens.get());
-      return user === undefined ? undefined : shareName(`raw:${options.types.join(",")}`, streamUrl.origin, user);
+      if (user === undefined) return undefined;
+      const scope = `${topics.length > 0 ? `:topics=${topics.join(",")}` : ""}${presence ? ":presence" : ""}`;
+      return shareName(`raw:${options.types.join(",")}${scope}`, streamUrl.origin, user);
     },
     options.lastEventId,
   );
   let last = options.lastEventId;
   const unsubscribe = tabs.subscribe({
     event(envelope) {
-      last = envelope.id;
+      if (envelope.id !== "") last = envelope.id;
       recordForTesting("raw", envelope);
       options.onEvent(envelope);
       if (envelope.type === "reset") options.onReset?.(envelope.data as ResetEventData, envelope);

@@ -14,6 +14,15 @@ type Relay = { kind: "event"; envelope: EventEnvelope } | { kind: "state"; state
 
 const SEEN_IDS = 2048;
 
+/** `connected` and presence envelopes carry no position (empty id): never deduplicated, resumed or counted. */
+function isPosition(envelope: EventEnvelope): boolean {
+  return envelope.id !== "";
+}
+
+function clientIdOf(envelope: EventEnvelope): unknown {
+  return (envelope.data as { clientId?: unknown } | null | undefined)?.clientId;
+}
+
 /** Whether this runtime can share one stream between tabs (Web Locks and BroadcastChannel). */
 export function canShareAcrossTabs(): boolean {
   const nav = (globalThis as { navigator?: { locks?: unknown } }).navigator;
@@ -32,6 +41,8 @@ export class TabStream {
   private readonly seen = new Set<string>();
   private lastEventId: string | undefined;
   private state: StreamState = "idle";
+  /** The current connection's `connected` envelope, handed to subscribers that join an open stream. */
+  private connected: EventEnvelope | undefined;
   private channel: BroadcastChannel | undefined;
   private stopUpstream: (() => void) | undefined;
   private leaving: AbortController | undefined;
@@ -56,6 +67,8 @@ export class TabStream {
     this.lastEventId ??= lastEventId;
     this.subscribers.add(listener);
     listener.state(this.state);
+    // Joining a stream that is already attached: this subscriber is ready now.
+    if (this.connected !== undefined) listener.event(this.connected);
     if (this.subscribers.size === 1) this.start();
     return () => {
       if (!this.subscribers.delete(listener)) return;
@@ -144,10 +157,24 @@ export class TabStream {
   private onRelay(relay: Relay): void {
     if (relay.kind === "event") this.deliver(relay.envelope);
     else if (relay.kind === "state") this.setState(relay.state, true);
-    else if (this.isLeader) this.channel?.postMessage({ kind: "state", state: this.state } satisfies Relay);
+    else if (this.isLeader) {
+      this.channel?.postMessage({ kind: "state", state: this.state } satisfies Relay);
+      // A tab that just joined learns that the stream is attached (tabs that knew ignore it).
+      if (this.connected !== undefined) {
+        this.channel?.postMessage({ kind: "event", envelope: this.connected } satisfies Relay);
+      }
+    }
   }
 
   private deliver(envelope: EventEnvelope): void {
+    if (!isPosition(envelope)) {
+      if (envelope.type === "connected") {
+        if (this.connected !== undefined && clientIdOf(this.connected) === clientIdOf(envelope)) return;
+        this.connected = envelope;
+      }
+      for (const subscriber of [...this.subscribers]) subscriber.event(envelope);
+      return;
+    }
     if (this.seen.has(envelope.id)) return;
     this.seen.add(envelope.id);
     if (this.seen.size > SEEN_IDS) this.seen.delete(this.seen.values().next().value as string);
@@ -158,6 +185,7 @@ export class TabStream {
   private setState(state: StreamState, notify: boolean): void {
     if (state === this.state) return;
     this.state = state;
+    if (state !== "open") this.connected = undefined;
     if (notify) for (const subscriber of [...this.subscribers]) subscriber.state(state);
   }
 }

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readmeClientSnippet, SNIPPET_FREE_VARIABLES } from "./readme-snippet.js";
 
 const run = promisify(execFile);
 const repo = new URL("../..", import.meta.url).pathname;
@@ -51,8 +52,11 @@ describe("npm pack -w client", () => {
       cwd: dir,
       maxBuffer: 16 * 1024 * 1024,
     });
-    for (const file of ["good.ts", "bad.ts"]) copyFileSync(join(fixtures, file), join(dir, file));
+    for (const file of readdirSync(fixtures).filter((name) => name.endsWith(".ts"))) {
+      copyFileSync(join(fixtures, file), join(dir, file));
+    }
     copyFileSync(join(fixtures, "tsconfig.json"), join(dir, "tsconfig.base.json"));
+    writeFileSync(join(dir, "readme-snippet.ts"), `${SNIPPET_FREE_VARIABLES}${readmeClientSnippet()}export {};\n`);
   }, 180_000);
 
   afterAll(() => {
@@ -71,6 +75,7 @@ describe("npm pack -w client", () => {
         "dist/testing.js",
         "dist/testing.js.map",
         "package.json",
+        "README.md",
       ].sort(),
     );
   });
@@ -88,16 +93,42 @@ describe("npm pack -w client", () => {
     expect(result.output).toMatch(/"everyone"/);
   }, 60_000);
 
+  it("types onEvents handlers by the catalog and narrows with isEvent (typed-events.ts compiles)", async () => {
+    const result = await typeCheck(dir, "typed-events.ts");
+    expect(result.output).toBe("");
+    expect(result.code).toBe(0);
+  }, 60_000);
+
+  it("rejects an onEvents handler key that is not a catalog type", async () => {
+    const result = await typeCheck(dir, "bad-event-type.ts");
+    expect(result.code).not.toBe(0);
+    expect(result.output).toContain("bad-event-type.ts");
+    expect(result.output).toMatch(/"nope\.nothing"/);
+  }, 60_000);
+
+  it("rejects reading a field the event's schema does not have", async () => {
+    const result = await typeCheck(dir, "bad-event-field.ts");
+    expect(result.code).not.toBe(0);
+    expect(result.output).toContain("bad-event-field.ts");
+    expect(result.output).toMatch(/Property 'nope' does not exist on type '\{ text: string; \}'/);
+  }, 60_000);
+
+  it("type-checks the README's client snippet as printed", async () => {
+    const result = await typeCheck(dir, "readme-snippet.ts");
+    expect(result.output).toBe("");
+    expect(result.code).toBe(0);
+  }, 60_000);
+
   it("runs: the installed package's entry points load in Node", async () => {
     const { stdout } = await run(
       process.execPath,
       [
         "--input-type=module",
         "-e",
-        "const m = await import('@circl-bff/client'); console.log(typeof m.createBffClient, typeof m.openEventStream, typeof m.publishInputSchema.parse)",
+        "const m = await import('@circl-bff/client'); console.log(typeof m.createBffClient, typeof m.openEventStream, typeof m.publishInputSchema.parse, typeof m.onEvents, typeof m.isEvent, Object.keys(m.eventCatalog).sort().join())",
       ],
       { cwd: dir },
     );
-    expect(stdout.trim()).toBe("function function function");
+    expect(stdout.trim()).toBe("function function function function function demo.message,todo.changed");
   });
 });
