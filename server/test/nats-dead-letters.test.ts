@@ -52,8 +52,17 @@ describe.skipIf(!available)("dead letters", () => {
     expect((await call(gw, user, "admin.deadLetters.list")).status).toBe(403);
     expect((await call(gw, otherAdmin, "admin.deadLetters.drop", { id: letter?.id })).status).toBe(404);
 
+    // Another instance on the same NATS sees it, and can retry and drop it (it stays where it is).
+    const other = await suite.gateway();
+    // Its data alone is over the server's max_payload: listed elsewhere without it.
+    const { data: _data, ...withoutData } = (listed.data as Record<string, unknown>[])[0] as Record<string, unknown>;
+    expect((await call(other, admin, "admin.deadLetters.list")).data).toEqual([
+      { ...withoutData, data: null, dataOmitted: true },
+    ]);
+    expect((await call(other, otherAdmin, "admin.deadLetters.list")).data).toEqual([]);
+
     // Retried, it fails the same way and comes back; dropped, it is gone.
-    expect((await call(gw, admin, "admin.deadLetters.retry", { id: letter?.id })).data).toEqual({
+    expect((await call(other, admin, "admin.deadLetters.retry", { id: letter?.id })).data).toEqual({
       id: letter?.id,
       status: "queued",
     });
@@ -62,11 +71,12 @@ describe.skipIf(!available)("dead letters", () => {
       10_000,
       "the retried letter to fail again",
     );
-    expect((await call(gw, admin, "admin.deadLetters.drop", { id: letter?.id })).data).toEqual({
+    expect((await call(other, admin, "admin.deadLetters.drop", { id: letter?.id })).data).toEqual({
       id: letter?.id,
       status: "dropped",
     });
     expect((await call(gw, admin, "admin.deadLetters.list")).data).toEqual([]);
+    expect((await call(other, admin, "admin.deadLetters.list")).data).toEqual([]);
     expect(await dlqSize(gw)).toBe("0");
   });
 });

@@ -11,6 +11,7 @@ import {
 } from "@nats-io/jetstream";
 import { connect, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { decodeMessage, encodeMessage, type InvalidReason, type MessageCatalog } from "./bus-message.js";
+import { ClusterDeadLetters } from "./cluster-dead-letters.js";
 import {
   type BusEvent,
   type BusPublishResult,
@@ -121,6 +122,7 @@ export class NatsBus implements EventBus {
   readonly deadLetters: DeadLetters;
   /** Publishes waiting for NATS; also the dead-letter list. */
   private readonly queue: PublishQueue;
+  private readonly clusterDeadLetters: ClusterDeadLetters;
   private journal: PublishJournal | undefined;
   /** Publishes being journaled: later ones queue behind them, never overtake them. */
   private journaling = 0;
@@ -166,13 +168,26 @@ export class NatsBus implements EventBus {
         options.metrics.publishDlqSize.set(dead);
       },
       onDone: (item) => this.journal?.done(item.id),
+      onBuried: (item, letter) =>
+        this.journal?.dead(item.id, {
+          attempts: letter.attempts,
+          lastError: letter.lastError,
+          failedAt: letter.failedAt,
+        }),
+      onRevived: (item) => this.journal?.revive(item.id),
       onDeadLetter: (item) =>
         options.logger.error(
           { id: item.id, subject: subjectForKey(item.key), attempts: item.attempts, error: item.lastError },
           "publish moved to the dead-letter list",
         ),
     });
-    this.deadLetters = this.queue;
+    this.clusterDeadLetters = new ClusterDeadLetters(
+      nc,
+      `circl-bff.dead-letters.${options.stream.name}`,
+      this.queue,
+      (error) => options.logger.warn({ err: error }, "dead-letter request to other instances failed"),
+    );
+    this.deadLetters = this.clusterDeadLetters;
   }
 
   /** Connects (failing fast when NATS is unreachable at startup), sets the stream up, starts live delivery. */
@@ -202,6 +217,7 @@ export class NatsBus implements EventBus {
       await bus.openJournal();
       await bus.startLive();
       bus.startControl();
+      bus.clusterDeadLetters.start();
       bus.watchConnection();
       bus.watchLive();
       options.logger.info(
@@ -305,6 +321,7 @@ export class NatsBus implements EventBus {
     if (this.closed) return;
     this.closed = true;
     this.control?.unsubscribe();
+    this.clusterDeadLetters.stop();
     this.controlListeners.clear();
     clearTimeout(this.verifyTimer);
     clearInterval(this.watchdog);
@@ -446,8 +463,12 @@ export class NatsBus implements EventBus {
     }
     const { journal, recovered } = opened;
     this.journal = journal;
-    for (const entry of recovered) {
+    for (const entry of recovered.pending) {
       if (!this.queue.enqueue(entry.key, entry.event, entry.msgId, entry.id)) journal.done(entry.id);
+    }
+    for (const entry of recovered.dead) {
+      const { dead, ...item } = entry;
+      this.queue.restoreDead({ ...item, attempts: dead.attempts, lastError: dead.lastError }, dead.failedAt);
     }
   }
 

@@ -7,7 +7,16 @@ import type { OutgoingEvent } from "./event-bus.js";
 /** What a journal keeps of a queued publish: enough to send it again, with the same msg id. */
 export type JournalEntry = { id: string; key: StreamKey; event: OutgoingEvent; msgId: string };
 
-type Line = ({ op: "add" } & JournalEntry) | { op: "done"; id: string };
+/** Why and when a journaled publish was given up (a dead letter, until an admin retries or drops it). */
+export type DeadInfo = { attempts: number; lastError: string; failedAt: string };
+
+type Line =
+  | ({ op: "add" } & JournalEntry)
+  | { op: "done"; id: string }
+  | ({ op: "dead"; id: string } & DeadInfo)
+  | { op: "revive"; id: string };
+
+export type Recovered = { pending: JournalEntry[]; dead: (JournalEntry & { dead: DeadInfo })[] };
 
 export type JournalLogger = {
   info(obj: object, msg: string): void;
@@ -24,8 +33,8 @@ function alive(pid: number): boolean {
   }
 }
 
-function pending(text: string): JournalEntry[] {
-  const entries = new Map<string, JournalEntry>();
+function replay(text: string): Recovered {
+  const entries = new Map<string, JournalEntry & { dead?: DeadInfo }>();
   for (const line of text.split("\n")) {
     if (line === "") continue;
     let parsed: Line;
@@ -34,18 +43,36 @@ function pending(text: string): JournalEntry[] {
     } catch {
       continue; // a line torn by the crash: it was never acknowledged
     }
-    if (parsed.op === "add")
+    if (parsed.op === "add") {
       entries.set(parsed.id, { id: parsed.id, key: parsed.key, event: parsed.event, msgId: parsed.msgId });
-    else if (parsed.op === "done") entries.delete(parsed.id);
+    } else if (parsed.op === "done") entries.delete(parsed.id);
+    else {
+      const entry = entries.get(parsed.id);
+      if (entry === undefined) continue;
+      if (parsed.op === "dead") {
+        entry.dead = { attempts: parsed.attempts, lastError: parsed.lastError, failedAt: parsed.failedAt };
+      } else entry.dead = undefined;
+    }
   }
-  return [...entries.values()];
+  const recovered: Recovered = { pending: [], dead: [] };
+  for (const entry of entries.values()) {
+    const { dead, ...rest } = entry;
+    if (dead === undefined) recovered.pending.push(rest);
+    else recovered.dead.push({ ...rest, dead });
+  }
+  return recovered;
+}
+
+function isEmpty(recovered: Recovered): boolean {
+  return recovered.pending.length === 0 && recovered.dead.length === 0;
 }
 
 /**
  * The publish queue on disk (docs/nats.md, "What a 200 means"): a publish is answered `queued`
  * only once its entry is written and fsynced, so it survives SIGKILL, a crash and SIGTERM while
  * NATS is down. Appends of one event-loop turn share one write and one `fdatasync`. Entries are
- * marked done when stored (or dead-lettered); the file is emptied whenever the queue is.
+ * marked done when stored or dropped, and dead while they are dead letters (recovered as
+ * such); the file is emptied whenever nothing in it is left.
  *
  * One file per process, `<epoch>.<pid>.<random>.journal`, in `dir`. At start an instance adopts
  * the files of dead processes of the same stream epoch (another epoch's positions mean nothing
@@ -67,9 +94,9 @@ export class PublishJournal {
     dir: string,
     epoch: string,
     logger: JournalLogger,
-  ): Promise<{ journal: PublishJournal; recovered: JournalEntry[] }> {
+  ): Promise<{ journal: PublishJournal; recovered: Recovered }> {
     await mkdir(dir, { recursive: true });
-    const recovered: JournalEntry[] = [];
+    const recovered: Recovered = { pending: [], dead: [] };
     const adopted: string[] = [];
     for (const name of await readdir(dir)) {
       const match = /^([0-9a-z]+)\.(\d+)\.[0-9a-f]+\.journal$/.exec(name);
@@ -77,7 +104,7 @@ export class PublishJournal {
       if (match[1] !== epoch) {
         // Another stream's (or a recreated one's): its positions mean nothing here. Kept for an
         // instance of that stream unless there is nothing in it.
-        if (pending(await readFile(join(dir, name), "utf8").catch(() => "")).length === 0) {
+        if (isEmpty(replay(await readFile(join(dir, name), "utf8").catch(() => "")))) {
           await unlink(join(dir, name)).catch(() => undefined);
         } else logger.warn({ file: name }, "a journal of another stream epoch is left untouched");
         continue;
@@ -89,14 +116,20 @@ export class PublishJournal {
       } catch {
         continue;
       }
-      recovered.push(...pending(await readFile(claimed, "utf8")));
+      const found = replay(await readFile(claimed, "utf8"));
+      recovered.pending.push(...found.pending);
+      recovered.dead.push(...found.dead);
       adopted.push(claimed);
     }
     const path = join(dir, `${epoch}.${process.pid}.${randomBytes(4).toString("hex")}.journal`);
     const journal = new PublishJournal(await open(path, "a"), path);
-    if (recovered.length > 0) {
-      await journal.add(recovered);
-      logger.info({ count: recovered.length, files: adopted.length }, "recovered queued publishes from a journal");
+    if (!isEmpty(recovered)) {
+      await journal.add([...recovered.pending, ...recovered.dead]);
+      for (const entry of recovered.dead) journal.dead(entry.id, entry.dead);
+      logger.info(
+        { pending: recovered.pending.length, dead: recovered.dead.length, files: adopted.length },
+        "recovered queued publishes and dead letters from a journal",
+      );
     }
     for (const file of adopted) await unlink(file);
     return { journal, recovered };
@@ -108,7 +141,17 @@ export class PublishJournal {
     return this.append(entries.map((entry) => JSON.stringify({ op: "add", ...entry })));
   }
 
-  /** The entry was stored (or given up): not to be sent again. Not awaited: a lost mark costs a de-duplicated resend. */
+  /** The entry became a dead letter: kept (recovered as one) until retried or dropped. */
+  dead(id: string, info: DeadInfo): void {
+    this.append([JSON.stringify({ op: "dead", id, ...info })]).catch(() => undefined);
+  }
+
+  /** A dead letter was put back into the queue. */
+  revive(id: string): void {
+    this.append([JSON.stringify({ op: "revive", id })]).catch(() => undefined);
+  }
+
+  /** The entry was stored (or dropped): not to be sent again. Not awaited: a lost mark costs a de-duplicated resend. */
   done(id: string): void {
     this.live = Math.max(0, this.live - 1);
     this.append([JSON.stringify({ op: "done", id })]).catch(() => undefined);

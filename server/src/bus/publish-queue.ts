@@ -16,22 +16,25 @@ export type DeadLetter = {
   id: string;
   tenantId: string;
   userId?: string;
+  topic?: string;
   type: string;
   data: unknown;
   correlationId?: string;
   attempts: number;
   lastError: string;
   failedAt: string;
+  /** Listed by another instance, whose messages could not carry `data` (list it there). */
+  dataOmitted?: true;
 };
 
 export type SendOutcome = { ok: true } | { ok: false; permanent: boolean; error: string };
 
 /** Dead letters of one tenant, for admins (`admin.deadLetters.*`). */
 export interface DeadLetters {
-  list(tenantId: string): DeadLetter[];
+  list(tenantId: string): DeadLetter[] | Promise<DeadLetter[]>;
   /** Moves the entry back into the publish queue; false when there is no such entry (or the queue is full). */
-  retry(tenantId: string, id: string): boolean;
-  drop(tenantId: string, id: string): boolean;
+  retry(tenantId: string, id: string): boolean | Promise<boolean>;
+  drop(tenantId: string, id: string): boolean | Promise<boolean>;
 }
 
 export type PublishQueueOptions = {
@@ -47,8 +50,11 @@ export type PublishQueueOptions = {
   canSend: () => boolean;
   onSizes: (queued: number, dead: number) => void;
   onDeadLetter: (item: PendingPublish) => void;
-  /** The item left the queue for good: stored, or buried as a dead letter (the journal forgets it). */
+  /** The item left the queue for good: stored, or dropped as a dead letter (the journal forgets it). */
   onDone?: (item: PendingPublish) => void;
+  /** The item became a dead letter, or a dead letter went back into the queue. */
+  onBuried?: (item: PendingPublish, letter: DeadLetter) => void;
+  onRevived?: (item: PendingPublish) => void;
   now?: () => number;
 };
 
@@ -109,6 +115,7 @@ export class PublishQueue implements DeadLetters {
     this.dead.delete(id);
     entry.item.attempts = 0;
     this.items.push(entry.item);
+    this.options.onRevived?.(entry.item);
     this.report();
     this.schedule(0);
     return true;
@@ -118,8 +125,14 @@ export class PublishQueue implements DeadLetters {
     const entry = this.dead.get(id);
     if (entry === undefined || entry.letter.tenantId !== tenantId) return false;
     this.dead.delete(id);
+    this.options.onDone?.(entry.item);
     this.report();
     return true;
+  }
+
+  /** A dead letter recovered from a journal. */
+  restoreDead(item: PendingPublish, failedAt: string): void {
+    this.bury(item, failedAt, false);
   }
 
   /** Resolves when the queue is empty or after `timeoutMs`; then stops retrying. Returns what was left. */
@@ -183,24 +196,29 @@ export class PublishQueue implements DeadLetters {
     if (this.items.length === 0) for (const wake of this.idleWaiters.splice(0)) wake();
   }
 
-  private bury(item: PendingPublish): void {
-    this.dead.set(item.id, {
-      item,
-      letter: {
-        id: item.id,
-        tenantId: item.key.tenant,
-        ...(item.key.user === undefined ? {} : { userId: item.key.user }),
-        type: item.event.type,
-        data: item.event.data,
-        ...(item.event.correlationId === undefined ? {} : { correlationId: item.event.correlationId }),
-        attempts: item.attempts,
-        lastError: item.lastError ?? "unknown",
-        failedAt: new Date(this.now()).toISOString(),
-      },
-    });
-    if (this.dead.size > this.options.maxSize) this.dead.delete(this.dead.keys().next().value as string);
-    this.options.onDone?.(item);
-    this.options.onDeadLetter(item);
+  private bury(item: PendingPublish, failedAt = new Date(this.now()).toISOString(), fresh = true): void {
+    const letter: DeadLetter = {
+      id: item.id,
+      tenantId: item.key.tenant,
+      ...(item.key.user === undefined ? {} : { userId: item.key.user }),
+      ...(item.key.topic === undefined ? {} : { topic: item.key.topic }),
+      type: item.event.type,
+      data: item.event.data,
+      ...(item.event.correlationId === undefined ? {} : { correlationId: item.event.correlationId }),
+      attempts: item.attempts,
+      lastError: item.lastError ?? "unknown",
+      failedAt,
+    };
+    this.dead.set(item.id, { item, letter });
+    if (this.dead.size > this.options.maxSize) {
+      const oldest = this.dead.values().next().value as { item: PendingPublish };
+      this.dead.delete(oldest.item.id);
+      this.options.onDone?.(oldest.item);
+    }
+    if (fresh) {
+      this.options.onBuried?.(item, letter);
+      this.options.onDeadLetter(item);
+    }
     this.report();
   }
 

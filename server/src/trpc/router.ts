@@ -99,14 +99,14 @@ export function createAppRouter(options: RouterOptions) {
     admin: t.router({
       // Publishes that failed for good (NATS bus), scoped to the admin's own tenant.
       deadLetters: t.router({
-        list: admin.query(({ ctx }) => ctx.services.deadLetters?.list(ctx.identity.tenantId) ?? []),
-        retry: admin.input(deadLetterId).mutation(({ ctx, input }) => {
-          if (ctx.services.deadLetters?.retry(ctx.identity.tenantId, input.id) !== true)
+        list: admin.query(async ({ ctx }) => (await ctx.services.deadLetters?.list(ctx.identity.tenantId)) ?? []),
+        retry: admin.input(deadLetterId).mutation(async ({ ctx, input }) => {
+          if ((await ctx.services.deadLetters?.retry(ctx.identity.tenantId, input.id)) !== true)
             throw new TRPCError({ code: "NOT_FOUND", message: "no such dead letter, or the publish queue is full" });
           return { id: input.id, status: "queued" as const };
         }),
-        drop: admin.input(deadLetterId).mutation(({ ctx, input }) => {
-          if (ctx.services.deadLetters?.drop(ctx.identity.tenantId, input.id) !== true)
+        drop: admin.input(deadLetterId).mutation(async ({ ctx, input }) => {
+          if ((await ctx.services.deadLetters?.drop(ctx.identity.tenantId, input.id)) !== true)
             throw new TRPCError({ code: "NOT_FOUND", message: "no such dead letter" });
           return { id: input.id, status: "dropped" as const };
         }),
