@@ -83,6 +83,20 @@ describe("publish retry queue", () => {
     expect(h.buried).toEqual([]);
   });
 
+  it("never buries an item for transient failures (no leader, timeouts), however many, and sends it once they pass", async () => {
+    const h = harness({ maxAttempts: 2 });
+    h.queue.enqueue(key, { type: "patient", data: 1 }, "m-p");
+    for (let i = 0; i < 6; i++) {
+      const attempt = await h.nextAttempt();
+      expect(attempt.item.msgId).toBe("m-p");
+      attempt.answer({ ok: false, permanent: false, transient: true, error: "JetStreamNotEnabled: no responders" });
+    }
+    (await h.nextAttempt()).answer({ ok: true });
+    await h.queue.close(1000);
+    expect(h.buried).toEqual([]);
+    expect(h.queue.size).toBe(0);
+  });
+
   it("moves an item to the dead letters after maxAttempts; admins of its tenant list, retry and drop it", async () => {
     const h = harness({ maxAttempts: 2 });
     h.queue.enqueue(key, { type: "doomed", data: { x: 1 }, correlationId: "c1" }, "m-1");

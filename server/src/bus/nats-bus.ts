@@ -284,7 +284,8 @@ export class NatsBus implements EventBus {
       });
       return { status: ack.duplicate ? "duplicate" : "published", position: { epoch: this.epoch, seq: ack.seq } };
     } catch (error) {
-      if (!isTransient(error)) throw error;
+      // Only an event the server refuses as such fails the call; anything else may pass later.
+      if (isPermanent(error)) throw error;
       return this.enqueue(key, event, msgId);
     }
   }
@@ -480,7 +481,7 @@ export class NatsBus implements EventBus {
       });
       return { ok: true };
     } catch (error) {
-      return { ok: false, permanent: !isTransient(error), error: errorMessage(error) };
+      return { ok: false, permanent: isPermanent(error), transient: isTransient(error), error: errorMessage(error) };
     }
   }
 
@@ -546,10 +547,13 @@ export class NatsBus implements EventBus {
         return;
       }
       const { last_seq: streamSeq } = (await this.jsm.streams.info(this.options.stream.name)).state;
-      if (streamSeq <= this.lastSeq || this.lastSeq !== this.progress.seq) {
-        if (streamSeq <= this.lastSeq) this.progress.since = Date.now();
+      if (streamSeq <= this.lastSeq) {
+        // Caught up with the stream: nothing is owed, whatever happened before.
+        this.progress.since = Date.now();
+        this.stalled = false;
         return;
       }
+      if (this.lastSeq !== this.progress.seq) return;
       if (Date.now() - this.progress.since < LIVE_STALL_MS) return;
       this.stalled = true;
       this.options.metrics.natsLiveRestarts.inc();
@@ -711,6 +715,15 @@ export function isTransient(error: unknown, depth = 0): boolean {
     name === "DrainingConnectionError" ||
     /timeout|no responders|disconnect|connection|temporarily unavailable|leader/i.test(error.message) ||
     isTransient(error.cause, depth + 1)
+  );
+}
+
+/** Errors no retry can cure (the event itself is refused): a dead letter at once. */
+function isPermanent(error: unknown): boolean {
+  return (
+    error instanceof Error &&
+    (error.name === "InvalidArgumentError" ||
+      /max_payload|maximum payload|message size exceeds|invalid subject/i.test(error.message))
   );
 }
 

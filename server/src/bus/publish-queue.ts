@@ -8,7 +8,10 @@ export type PendingPublish = {
   readonly event: OutgoingEvent;
   /** The same `Nats-Msg-Id` on every attempt: an attempt that timed out but was stored is not stored twice. */
   readonly msgId: string;
+  /** Failed attempts that count towards `maxAttempts` (transient failures do not). */
   attempts: number;
+  /** Consecutive failed attempts of any kind (the backoff). */
+  failures?: number;
   lastError?: string;
 };
 
@@ -27,7 +30,12 @@ export type DeadLetter = {
   dataOmitted?: true;
 };
 
-export type SendOutcome = { ok: true } | { ok: false; permanent: boolean; error: string };
+/**
+ * A failed attempt: `transient` (NATS unreachable, no leader yet, a timeout: retried with backoff
+ * for as long as it lasts, never a dead letter), `permanent` (a dead letter at once), or neither
+ * (retried up to `maxAttempts`, then a dead letter).
+ */
+export type SendOutcome = { ok: true } | { ok: false; permanent: boolean; transient?: boolean; error: string };
 
 /** Dead letters of one tenant, for admins (`admin.deadLetters.*`). */
 export interface DeadLetters {
@@ -114,6 +122,7 @@ export class PublishQueue implements DeadLetters {
     if (this.closed || this.items.length >= this.options.maxSize) return false;
     this.dead.delete(id);
     entry.item.attempts = 0;
+    entry.item.failures = 0;
     this.items.push(entry.item);
     this.options.onRevived?.(entry.item);
     this.report();
@@ -178,14 +187,15 @@ export class PublishQueue implements DeadLetters {
           this.report();
           continue;
         }
-        item.attempts++;
         item.lastError = outcome.error;
+        item.failures = (item.failures ?? 0) + 1;
+        if (outcome.transient !== true) item.attempts++;
         if (outcome.permanent || item.attempts >= this.options.maxAttempts) {
           this.items.shift();
           this.bury(item);
           continue;
         }
-        const delay = Math.min(this.options.maxDelayMs, this.options.baseDelayMs * 2 ** (item.attempts - 1));
+        const delay = Math.min(this.options.maxDelayMs, this.options.baseDelayMs * 2 ** (item.failures - 1));
         this.sending = false;
         this.schedule(delay);
         return;
