@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -219,6 +219,27 @@ describe("GET /asyncapi.json", () => {
     expect(Object.keys(demoBody.properties).sort()).toEqual(["correlationId", "data", "type"]);
     expect(demoBody.required).toEqual(["type", "data"]);
     expect(demoBody.properties.data.properties.text).toEqual({ type: "string", minLength: 1, maxLength: 2000 });
+  });
+});
+
+describe("npm run docs:api", () => {
+  it("writes the documents the gateway serves (from the built server)", async () => {
+    const gw = await gateway();
+    const folder = await mkdtemp(join(tmpdir(), "circl-api-docs-"));
+    try {
+      const { stdout } = await run(process.execPath, [join(repoRoot, "server/scripts/write-api-docs.mjs"), folder], {
+        cwd: repoRoot,
+        timeout: 30_000,
+        env: { ...process.env, EVENT_CATALOG_STRICT: "false" },
+      });
+      expect(stdout).toMatch(/openapi\.json/);
+      for (const name of ["openapi", "asyncapi"]) {
+        const served = await (await fetch(`${gw.url}/${name}.json`)).text();
+        expect(await readFile(join(folder, `${name}.json`), "utf8"), name).toBe(served);
+      }
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
   });
 });
 
