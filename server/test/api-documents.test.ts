@@ -5,9 +5,11 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { Parser } from "@asyncapi/parser";
-import { eventCatalog, RESERVED_EVENT_TYPES } from "@circl-bff/shared";
+import { defineEvents, eventCatalog, RESERVED_EVENT_TYPES } from "@circl-bff/shared";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { afterAll, describe, expect, it } from "vitest";
+import { z } from "zod";
+import { buildApiDocuments } from "../src/api-docs/index.js";
 import type { Gateway } from "./helpers/gateway.js";
 import { gatewayFixture } from "./helpers/gateway-fixture.js";
 
@@ -222,6 +224,42 @@ describe("GET /asyncapi.json", () => {
   });
 });
 
+describe("a team's own catalog", () => {
+  it("with recursive and shared schemas, and types whose names collide, still gives valid documents", async () => {
+    type Node = { name: string; children: Node[] };
+    const node: z.ZodType<Node> = z.object({
+      name: z.string(),
+      get children() {
+        return z.array(node);
+      },
+    });
+    const money = z.object({ amount: z.number(), currency: z.string().length(3) }).meta({ id: "Money" });
+    const catalog = defineEvents({
+      "tree.changed": { data: z.object({ root: node }) },
+      "order.paid": { data: z.object({ total: money, tip: money.optional() }) },
+      "order-paid": { data: z.object({ at: z.string() }) },
+    });
+    const documents = buildApiDocuments(catalog, false);
+    const openapi = JSON.parse(documents.openapi) as Json;
+    const result = await new Validator().validate(openapi);
+    expect(result.errors, JSON.stringify(result.errors, null, 2)).toBeUndefined();
+    const schemaNames = Object.keys(openapi.components.schemas);
+    expect(schemaNames).toEqual(expect.arrayContaining(["OrderPaidPublishInput", "OrderPaid2PublishInput"]));
+    // Every reference points at a schema of the document (none at a `$defs` of nowhere).
+    const refs = [...documents.openapi.matchAll(/"\$ref": "([^"]+)"/g)].map((match) => match[1] as string);
+    expect(refs.filter((ref) => ref.includes("$defs") || ref.includes("definitions"))).toEqual([]);
+    for (const ref of refs) expect(deref(openapi, { $ref: ref }), ref).toBeDefined();
+
+    const { diagnostics } = await new Parser().parse(documents.asyncapi);
+    const errors = diagnostics.filter((d) => d.severity === 0);
+    expect(errors, JSON.stringify(errors, null, 2)).toEqual([]);
+    const asyncapi = JSON.parse(documents.asyncapi) as Json;
+    for (const ref of [...documents.asyncapi.matchAll(/"\$ref": "([^"]+)"/g)].map((match) => match[1] as string)) {
+      expect(deref(asyncapi, { $ref: ref }), ref).toBeDefined();
+    }
+  });
+});
+
 describe("npm run docs:api", () => {
   it("writes the documents the gateway serves (from the built server)", async () => {
     const gw = await gateway();
@@ -235,7 +273,8 @@ describe("npm run docs:api", () => {
       expect(stdout).toMatch(/openapi\.json/);
       for (const name of ["openapi", "asyncapi"]) {
         const served = await (await fetch(`${gw.url}/${name}.json`)).text();
-        expect(await readFile(join(folder, `${name}.json`), "utf8"), name).toBe(served);
+        // The script uses server/dist: after a change to src/, `npm run build` (npm test does) first.
+        expect(await readFile(join(folder, `${name}.json`), "utf8"), `${name} (is server/dist current?)`).toBe(served);
       }
     } finally {
       await rm(folder, { recursive: true, force: true });

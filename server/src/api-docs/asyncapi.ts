@@ -216,7 +216,6 @@ export function buildAsyncApiDocument(options: ApiDocumentOptions): JsonSchema {
           "events, the tenant's broadcasts and the events of its topics, in one order, each once.",
         servers: [{ $ref: "#/servers/gateway" }],
         messages: messageRefs(streamMessages),
-        bindings: { http: { bindingVersion: "0.3.0" } },
       },
       userEvents: busChannel(
         "events.{tenant}.user.{user}",

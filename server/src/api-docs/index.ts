@@ -8,8 +8,14 @@ export { type ApiDocumentOptions, buildOpenApiDocument } from "./openapi.js";
 
 /** The server package's version: the documents' `info.version` (from `src/` and `dist/` alike). */
 export function gatewayVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version?: string };
-  return pkg.version ?? "0.0.0";
+  try {
+    const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+      version?: string;
+    };
+    return pkg.version ?? "0.0.0";
+  } catch {
+    return "0.0.0"; // a deployment without the package file still starts
+  }
 }
 
 export type ApiDocuments = { openapi: string; asyncapi: string };
