@@ -15,6 +15,7 @@ import type { EventBus } from "./bus/event-bus.js";
 import { MemoryBus } from "./bus/memory-bus.js";
 import type { NatsBus } from "./bus/nats-bus.js";
 import type { Config } from "./config.js";
+import { registerApiDocRoutes } from "./http/api-doc-routes.js";
 import { registerAuthentication } from "./http/authentication.js";
 import { registerDemoRoutes } from "./http/demo-routes.js";
 import { errorBody, registerErrorHandling, sendError } from "./http/error-handler.js";
@@ -246,6 +247,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   registerErrorHandling(app, limits);
   registerAuthentication(app, { authenticator, limits, metrics });
 
+  registerApiDocRoutes(app, { catalog: eventCatalog, strictCatalog: config.catalog.strict });
   registerOpsRoutes(app, {
     bus,
     busKind: bus.kind,

@@ -35,6 +35,19 @@ function releaseResponseHead(res: ServerResponse): void {
   if (typeof internals._header === "string" && internals._headerSent === true) internals._header = HEAD_SENT;
 }
 
+/** The raw route's query string, as Fastify validates it (the OpenAPI document reuses it). */
+export const STREAM_QUERY_SCHEMA = {
+  type: "object",
+  properties: {
+    token: { type: "string", maxLength: 4096 },
+    lastEventId: { type: "string", maxLength: 256 },
+    types: { type: "string", maxLength: 4096 },
+    topics: { type: "string", maxLength: 16384 },
+    presence: { type: "string", enum: ["1", "true", "0", "false"] },
+  },
+  additionalProperties: false,
+} as const;
+
 type StreamQuery = { token?: string; lastEventId?: string; types?: string; topics?: string; presence?: string };
 
 /** `GET /events/stream`: the plain `EventSource` transport over the hub. */
@@ -54,19 +67,7 @@ export function registerStreamRoute(
     "/events/stream",
     {
       config: { auth: "stream" },
-      schema: {
-        querystring: {
-          type: "object",
-          properties: {
-            token: { type: "string", maxLength: 4096 },
-            lastEventId: { type: "string", maxLength: 256 },
-            types: { type: "string", maxLength: 4096 },
-            topics: { type: "string", maxLength: 16384 },
-            presence: { type: "string", enum: ["1", "true", "0", "false"] },
-          },
-          additionalProperties: false,
-        },
-      },
+      schema: { querystring: STREAM_QUERY_SCHEMA },
     },
     async (request, reply) => {
       const types = request.query.types?.split(",").filter((type) => type !== "");
