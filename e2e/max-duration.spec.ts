@@ -16,7 +16,11 @@ test("streams ended by the gateway every 3 s reconnect by themselves and miss no
   await openDemo(page, bff, user);
   const ids: string[] = [];
   for (let n = 1; n <= 20; n++) {
-    const result = await bff.publish(user, { type: "demo.message", data: { n }, to: n % 3 ? "me" : "tenant" });
+    const result = await bff.publish(user, {
+      type: "demo.message",
+      data: { text: `message ${n}` },
+      to: n % 3 ? "me" : "tenant",
+    });
     ids.push(result.id as string);
     await page.waitForTimeout(400);
   }

@@ -14,7 +14,11 @@ test("offline, events published meanwhile arrive exactly once and in order on bo
   const ids: string[] = [];
   const publish = async (from: number, to: number) => {
     for (let n = from; n <= to; n++) {
-      const result = await bff.publish(user, { type: "demo.message", data: { n }, to: n % 2 ? "me" : "tenant" });
+      const result = await bff.publish(user, {
+        type: "demo.message",
+        data: { text: `message ${n}` },
+        to: n % 2 ? "me" : "tenant",
+      });
       ids.push(result.id as string);
     }
   };

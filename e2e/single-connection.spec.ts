@@ -18,12 +18,12 @@ test("the page connects with EventSource, gets `connected`, then every published
 
   const ids: string[] = [];
   for (let n = 1; n <= 5; n++) {
-    const result = await bff.publish(user, { type: "demo.message", data: { n }, to: "me" });
+    const result = await bff.publish(user, { type: "demo.message", data: { text: `message ${n}` }, to: "me" });
     expect(result.status).toBe("published");
     ids.push(result.id as string);
   }
   await bff.waitForEvent(page, { transport: "raw", id: ids.at(-1) });
   expect(await receivedIds(bff, page, "raw", "demo.message")).toEqual(ids);
   const shown = await page.locator("#raw .events li .data").allTextContents();
-  expect(shown).toEqual([5, 4, 3, 2, 1].map((n) => JSON.stringify({ n })));
+  expect(shown).toEqual([5, 4, 3, 2, 1].map((n) => JSON.stringify({ text: `message ${n}` })));
 });

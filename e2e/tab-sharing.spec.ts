@@ -48,7 +48,8 @@ test("8 tabs of one user share one stream per transport, and closing the leader 
   const publish = async (from: number, to: number) => {
     for (let n = from; n <= to; n++) {
       ids.push(
-        (await bff.publish(user, { type: "demo.message", data: { n }, to: n % 2 ? "me" : "tenant" })).id as string,
+        (await bff.publish(user, { type: "demo.message", data: { text: `message ${n}` }, to: n % 2 ? "me" : "tenant" }))
+          .id as string,
       );
     }
   };

@@ -19,7 +19,11 @@ test("with 5 s stream tokens both transports run 20 s through several token refr
   const ids: string[] = [];
   // One event every 500 ms for 20 s: the pacing is the scenario (events across token expiries).
   for (let n = 1; Date.now() - started < 20_000; n++) {
-    const result = await bff.publish(user, { type: "demo.message", data: { n }, to: n % 2 ? "me" : "tenant" });
+    const result = await bff.publish(user, {
+      type: "demo.message",
+      data: { text: `message ${n}` },
+      to: n % 2 ? "me" : "tenant",
+    });
     ids.push(result.id as string);
     await page.waitForTimeout(500);
   }
