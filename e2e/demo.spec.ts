@@ -24,6 +24,17 @@ async function openAs(browser: Browser, user: User, viewport?: { width: number; 
   return page;
 }
 
+/** Publishes through `POST /events/publish` as `user`; returns the event's id. */
+async function publish(user: User, text: string, to: "me" | "tenant" = "me"): Promise<string> {
+  const response = await fetch(`${urls.main}/events/publish`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token(user)}`, "content-type": "application/json" },
+    body: JSON.stringify({ type: "demo.message", data: { text }, to }),
+  });
+  expect(response.status).toBe(200);
+  return ((await response.json()) as { id: string }).id;
+}
+
 const todoRow = (page: Page, title: string) => page.locator("#todos li").filter({ hasText: title });
 
 test("a todo created in one user's page appears in another user's page of the tenant via todo.changed, and so do its changes", async ({
@@ -129,6 +140,39 @@ test("an invalid token shows the gateway's 401, retries nothing until the token 
   await expect(page.locator("#publish")).toBeEnabled();
   expect(tokenCalls.filter((call) => call.includes("not-a-valid-token"))).toHaveLength(1);
   await context.close();
+});
+
+test("the connection log tells a drop and the resume from the last id with the number of events replayed", async ({
+  browser,
+}) => {
+  const user = { sub: "rhea", tenantId: `demo-${randomUUID()}`, roles: ["admin"] };
+  const page = await openAs(browser, user);
+  const first = await publish(user, "before the drop");
+  for (const pane of ["raw", "trpc"]) {
+    await expect(page.locator(`#${pane} .events li[data-id="${first}"] .delivery`)).toHaveText("live");
+  }
+  await page.context().setOffline(true);
+  await page.click("#drop");
+  await expectState(page, "raw", "connecting");
+  await expectState(page, "trpc", "connecting");
+  const missed = [await publish(user, "missed 1"), await publish(user, "missed 2", "tenant")];
+  await page.context().setOffline(false);
+  const log = page.locator("#connection-log li");
+  for (const label of ["EventSource", "tRPC"]) {
+    await expect(log.filter({ hasText: `${label}: dropped (Drop connection) at id ${first}` })).toHaveCount(1);
+    await expect(log.filter({ hasText: `${label}: reconnected, resumed from id ${first}, 2 replayed` })).toHaveCount(1);
+  }
+  for (const pane of ["raw", "trpc"]) {
+    await expect(page.locator(`#${pane} .resumed`)).toHaveText("true");
+    for (const id of missed) {
+      await expect(page.locator(`#${pane} .events li[data-id="${id}"] .delivery`)).toHaveText("replayed");
+    }
+    await expect(page.locator(`#${pane} .events li[data-id="${missed[1]}"] .scope`)).toHaveText("tenant");
+    await expect(page.locator(`#${pane} .events li[data-id="${missed[0]}"] .scope`)).toHaveText("personal");
+  }
+  const after = await publish(user, "after the resume");
+  await expect(page.locator(`#trpc .events li[data-id="${after}"] .delivery`)).toHaveText("live");
+  await page.context().close();
 });
 
 test("on a 390 px wide screen the panels stack and nothing overflows; /favicon.ico answers", async ({

@@ -55,34 +55,55 @@ function logConnection(text: string, kind = "info"): HTMLLIElement {
   return li;
 }
 
-/** One transport's reconnect bookkeeping: last id, and how many events a resume replayed. */
+/**
+ * One transport's reconnect bookkeeping: last id, whether a reconnect resumed, and how many
+ * events it replayed. A reconnect sends the last id; it resumed unless a `reset` follows.
+ */
 class ConnectionTracker {
   lastId: string | undefined;
-  private connects = 0;
+  private open = false;
   private resumeEntry: { li: HTMLLIElement; text: string; replayed: number } | undefined;
-  connectedAt = 0;
-  resumed = false;
+  private connectedAt = 0;
+  private resumed = false;
 
-  constructor(private readonly label: string) {}
+  constructor(
+    private readonly label: string,
+    private readonly showResumed: (resumed: boolean) => void,
+  ) {}
 
-  connected(resumed: boolean, at: number): void {
-    this.connectedAt = at;
-    this.resumed = resumed;
-    this.connects++;
-    if (this.connects === 1 && this.lastId === undefined) {
-      logConnection(`${this.label}: connected`, "connected");
-      this.resumeEntry = undefined;
+  /**
+   * The connection is open: from its `connected` envelope (`server` set: the gateway's word and
+   * clock), or from the transport's state when no `connected` reached the page.
+   */
+  connected(at: number, server?: { resumed: boolean }): void {
+    if (this.open) {
+      // The state came first: the gateway's `connected` corrects what was inferred.
+      if (server !== undefined) {
+        this.connectedAt = at;
+        this.setResumed(server.resumed);
+      }
       return;
     }
-    const text = resumed
-      ? `${this.label}: resumed from id ${this.lastId ?? "(none)"}`
-      : `${this.label}: reconnected without resuming`;
+    this.open = true;
+    this.connectedAt = at;
+    if (this.lastId === undefined && this.resumeEntry === undefined && server?.resumed !== true) {
+      this.setResumed(false);
+      logConnection(`${this.label}: connected`, "connected");
+      return;
+    }
+    const text = `${this.label}: reconnected, resumed from id ${this.lastId ?? "(none)"}`;
     this.resumeEntry = { li: logConnection(`${text}, 0 replayed`, "resumed"), text, replayed: 0 };
+    this.setResumed(server?.resumed ?? this.lastId !== undefined);
+  }
+
+  private setResumed(resumed: boolean): void {
+    this.resumed = resumed;
+    this.showResumed(resumed);
   }
 
   /** True when the envelope was sent from history (published before this connection opened). */
   replayed(envelope: EventEnvelope): boolean {
-    const old = this.resumed && Date.parse(envelope.timestamp) < this.connectedAt;
+    const old = this.resumed && envelope.type !== "reset" && Date.parse(envelope.timestamp) < this.connectedAt;
     if (old && this.resumeEntry !== undefined) {
       this.resumeEntry.replayed++;
       this.resumeEntry.li.textContent = `${time()} ${this.resumeEntry.text}, ${this.resumeEntry.replayed} replayed`;
@@ -91,11 +112,14 @@ class ConnectionTracker {
   }
 
   dropped(why: string): void {
+    if (!this.open) return;
+    this.open = false;
     logConnection(`${this.label}: dropped (${why}) at id ${this.lastId ?? "(none)"}`, "dropped");
   }
 
   reset(envelope: EventEnvelope): void {
     const data = envelope.data as { reason?: string; lastEventId?: string };
+    this.setResumed(false);
     logConnection(
       `${this.label}: reset (${data.reason ?? "?"}): id ${data.lastEventId ?? "?"} cannot be resumed, continuing at ${envelope.id}; the todo list is refetched`,
       "reset",
@@ -384,8 +408,8 @@ async function connect(): Promise<void> {
   } catch (cause) {
     if (current !== generation) return;
     if (isUnauthorized(cause)) return authFailed((cause as Error).message);
-    logConnection(`the gateway did not answer: ${(cause as Error).message}; press Connect to retry`, "error");
-    return;
+    // Unreachable, or blocked (CORS): not the token's fault, so the streams keep retrying.
+    logConnection(`the gateway did not answer (${(cause as Error).message}); the streams keep retrying`, "error");
   }
   if (current !== generation) return;
   const closers: (() => void)[] = [];
@@ -402,19 +426,18 @@ async function connect(): Promise<void> {
   };
 
   if (transports.has("trpc")) {
-    const tracker = new ConnectionTracker("tRPC");
+    const tracker = new ConnectionTracker("tRPC", (resumed) => {
+      field("trpc", "resumed").textContent = String(resumed);
+    });
     setState("trpc", "connecting");
     field("trpc", "role").textContent = share ? "shared across tabs" : "own stream";
-    let wasOpen = false;
     const subscription = bff.events.stream.subscribe(undefined, {
       onData: (item) => {
         if (current !== generation) return;
         const envelope = envelopeOf(item);
         if (envelope === undefined) return;
         if (envelope.type === "connected") {
-          const { resumed } = envelope.data as { resumed: boolean };
-          field("trpc", "resumed").textContent = String(resumed);
-          tracker.connected(resumed, Date.parse(envelope.timestamp));
+          tracker.connected(Date.parse(envelope.timestamp), envelope.data as { resumed: boolean });
           return;
         }
         onEnvelope("trpc", tracker, envelope);
@@ -425,8 +448,8 @@ async function connect(): Promise<void> {
           return authFailed(state.error.message);
         }
         const shown = state.state === "pending" ? "open" : state.state;
-        if (shown === "connecting" && wasOpen) tracker.dropped(state.error?.message ?? "connection lost");
-        wasOpen = shown === "open";
+        if (shown === "connecting") tracker.dropped(state.error?.message ?? "connection lost");
+        if (shown === "open") tracker.connected(Date.now());
         setState("trpc", shown);
       },
       onError: (cause) => {
@@ -438,18 +461,18 @@ async function connect(): Promise<void> {
     closers.push(() => subscription.unsubscribe());
     drops.push(() => {
       tracker.dropped("Drop connection");
-      wasOpen = false;
       setState("trpc", "dropped");
       reconnectStreams(bff);
     });
   }
 
   if (transports.has("raw")) {
-    const tracker = new ConnectionTracker("EventSource");
+    const tracker = new ConnectionTracker("EventSource", (resumed) => {
+      field("raw", "resumed").textContent = String(resumed);
+    });
     field("raw", "listening").textContent =
       `EventSource dispatches only the types it listens for: ${[...rawTypes, "reset"].join(", ")}`;
     let stream: EventStreamHandle | undefined;
-    let wasOpen = false;
     stream = openEventStream(gateway, {
       getStreamToken: async () => {
         try {
@@ -466,21 +489,18 @@ async function connect(): Promise<void> {
       },
       onStateChange: (state) => {
         if (current !== generation) return;
-        if (state === "connecting" && wasOpen) tracker.dropped("connection lost");
-        wasOpen = state === "open";
+        if (state === "connecting") tracker.dropped("connection lost");
         setState("raw", state);
         if (stream !== undefined) field("raw", "role").textContent = stream.isLeader ? "leader" : "follower";
       },
       onConnected: (info) => {
         if (current !== generation) return;
-        field("raw", "resumed").textContent = String(info.resumed);
-        tracker.connected(info.resumed, Date.now());
+        tracker.connected(Date.now(), info);
       },
     });
     closers.push(() => stream?.close());
     drops.push(() => {
       tracker.dropped("Drop connection");
-      wasOpen = false;
       setState("raw", "dropped");
       stream?.reconnect();
     });
