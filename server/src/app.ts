@@ -31,6 +31,7 @@ import { createMetrics, durationObserver, type Metrics } from "./metrics.js";
 import { PresenceTracker } from "./presence/presence-tracker.js";
 import { IdempotencyStore } from "./proxy/idempotency-store.js";
 import { createOperationCaller } from "./proxy/operation-caller.js";
+import { createOperationEmitter } from "./proxy/operation-events.js";
 import { registerRawProxy } from "./proxy/raw-proxy.js";
 import type { UpstreamClient } from "./proxy/upstream-client.js";
 import { ConnectionLimiter } from "./stream/connection-limiter.js";
@@ -284,7 +285,11 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       presence,
       revoke: (revocation) => revocationBroadcast.revoke(revocation),
       revocationTtlS: config.revocationTtlS,
-      operations: createOperationCaller({ upstream, idempotency }),
+      operations: createOperationCaller({
+        upstream,
+        idempotency,
+        emit: createOperationEmitter({ bus, catalog: eventCatalog, metrics }),
+      }),
       deadLetters: bus.deadLetters,
     },
     limiter,

@@ -31,6 +31,8 @@ const devToken =
         tenantId: DEV_IDENTITY.tenantId,
         rolesClaim: config.jwt.rolesClaim,
         roles: DEV_IDENTITY.roles,
+        topicsClaim: config.jwt.topicsClaim,
+        topics: DEV_IDENTITY.topics,
       })
     : undefined;
 

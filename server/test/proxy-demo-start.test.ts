@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
+import { SseClient } from "./helpers/sse-client.js";
 import { accessToken } from "./helpers/tokens.js";
 
 const MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url));
@@ -67,6 +68,17 @@ describe("the gateway process and its upstream", () => {
     expect(((await listed.json()) as { result: { data: { items: { title: string }[] } } }).result.data.items).toEqual([
       expect.objectContaining({ title: "hi" }),
     ]);
+
+    // The dev token grants every topic: the demo page can follow one.
+    const topicStream = await SseClient.open(`${gw.url}/events/stream?topics=room:lobby&presence=1`, {
+      authorization: `Bearer ${token}`,
+    });
+    try {
+      expect(topicStream.status).toBe(200);
+      await topicStream.waitForEvent("connected");
+    } finally {
+      topicStream.close();
+    }
   });
 
   it("in production without UPSTREAM_URL, answers /api/* with 503", async () => {

@@ -21,6 +21,10 @@ export function registerDemoRoutes(app: FastifyInstance, deps: { devToken?: stri
   );
   const publicRoute = { config: { auth: "none" as const }, onRequest: documentSecurityHeaders };
   app.get("/", publicRoute, async (_request, reply) => reply.type("text/html; charset=utf-8").send(html));
+  // Browsers ask for it on every page: an empty answer instead of a 404 in the console and the log.
+  app.get("/favicon.ico", publicRoute, async (_request, reply) =>
+    reply.code(204).header("cache-control", "public, max-age=86400").send(),
+  );
   for (const [path, type] of Object.entries(ASSETS)) {
     const file = new URL(path.slice(1), publicDir);
     // The script is a build output: without it the page still loads and says what is missing.

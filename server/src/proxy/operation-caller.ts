@@ -1,6 +1,7 @@
 import type { Operation, OperationInput } from "@circl-bff/shared";
 import type { FastifyBaseLogger } from "fastify";
 import { IdempotencyStore, type StoredResponse } from "./idempotency-store.js";
+import type { OperationEmitter } from "./operation-events.js";
 import type { UpstreamClient } from "./upstream-client.js";
 import { classifyUpstreamError, FAILURE_MESSAGE } from "./upstream-errors.js";
 import { type CallerContext, gatewayHeaders } from "./upstream-headers.js";
@@ -85,6 +86,8 @@ function upstreamMessage(body: Buffer, status: number): string {
 export function createOperationCaller(deps: {
   upstream: UpstreamClient | undefined;
   idempotency: IdempotencyStore;
+  /** Publishes the event a successful call `emits` (none when omitted). */
+  emit?: OperationEmitter;
 }): OperationCaller {
   async function fetchOnce(call: OperationCall, path: string): Promise<StoredResponse> {
     const upstream = deps.upstream as UpstreamClient;
@@ -153,12 +156,19 @@ export function createOperationCaller(deps: {
     return parsed.data;
   }
 
+  /** A fresh successful call announces itself (an idempotent replay changed nothing upstream). */
+  async function announced(call: OperationCall, response: StoredResponse): Promise<unknown> {
+    const output = interpret(call, response);
+    if (call.operation.emits !== undefined) await deps.emit?.(call, output);
+    return output;
+  }
+
   return async (call) => {
     if (deps.upstream === undefined) throw new OperationError("unavailable", "no upstream service is configured");
     const { operation, input, caller } = call;
     const path = `${deps.upstream.pathFor(expandPath(operation.path, input?.params).slice(1))}${queryString(input?.query)}`;
     const key = operation.method === "GET" ? undefined : caller.idempotencyKey;
-    if (key === undefined) return interpret(call, await fetchOnce(call, path));
+    if (key === undefined) return announced(call, await fetchOnce(call, path));
 
     const acquired = await deps.idempotency.acquire(
       IdempotencyStore.key(caller.identity.tenantId, caller.identity.userId, key),
@@ -174,6 +184,6 @@ export function createOperationCaller(deps: {
     } finally {
       acquired.finish(response);
     }
-    return interpret(call, response);
+    return announced(call, response);
   };
 }

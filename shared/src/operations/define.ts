@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { EventCatalog } from "../events/index.js";
 
 /** Methods a typed operation may use: GET becomes a tRPC query, the others mutations. */
 export const operationMethods = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const;
@@ -16,6 +17,11 @@ export type OperationInput = {
   body?: unknown;
 };
 
+/** One catalog event as a publisher writes it: `type` and the `data` its schema accepts. */
+export type CatalogEventInput = {
+  [K in keyof EventCatalog & string]: { type: K; data: z.input<EventCatalog[K]["data"]> };
+}[keyof EventCatalog & string];
+
 /** One upstream call, declared once: the gateway builds `proxy.<name>` from it, the client infers its types. */
 export type Operation<
   M extends OperationMethod = OperationMethod,
@@ -29,6 +35,12 @@ export type Operation<
   /** The upstream's successful answer; anything else is a logged BAD_GATEWAY, never passed on. */
   readonly output: O;
   readonly description?: string;
+  /**
+   * The catalog event a successful call announces: the gateway publishes it to the caller's
+   * tenant (every stream of the tenant learns the change without refetching). Not called when
+   * the call fails, nor for an idempotent replay. Return `undefined` to publish nothing.
+   */
+  emits?(output: z.output<O>, input: z.output<I>): CatalogEventInput | undefined;
 };
 
 export type OperationManifest = Readonly<Record<string, Operation>>;

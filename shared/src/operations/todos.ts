@@ -38,6 +38,7 @@ export const todoOperations = defineOperations({
     description: "Creates a todo; a duplicate title in the tenant is CONFLICT",
     input: z.object({ body: z.object({ title }) }),
     output: todoSchema,
+    emits: (todo) => ({ type: "todo.changed", data: { change: "created", todo } }),
   }),
   updateTodo: defineOperation({
     method: "PATCH",
@@ -47,12 +48,14 @@ export const todoOperations = defineOperations({
       body: z.object({ title: title.optional(), done: z.boolean().optional() }),
     }),
     output: todoSchema,
+    emits: (todo) => ({ type: "todo.changed", data: { change: "updated", todo } }),
   }),
   deleteTodo: defineOperation({
     method: "DELETE",
     path: "/todos/{id}",
     input: z.object({ params: z.object({ id: todoId }) }),
     output: z.undefined(),
+    emits: (_output, input) => ({ type: "todo.changed", data: { change: "deleted", id: input.params.id } }),
   }),
   whoami: defineOperation({
     method: "GET",
