@@ -6,10 +6,28 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release } from "node:os";
 import { join } from "node:path";
 import { markdownReport, svgChart } from "./lib/report.mjs";
-import { fanout, idle, latency, proxy, resume, startProxyTarget, startResumeTarget } from "./lib/scenarios.mjs";
+import {
+  fanout,
+  idle,
+  latency,
+  presence,
+  proxy,
+  publishLoad,
+  resume,
+  startProxyTarget,
+  startResumeTarget,
+} from "./lib/scenarios.mjs";
 import { probeSpeed } from "./lib/speed-probe.mjs";
 import { medianFigures } from "./lib/stats.mjs";
-import { mintUsers, SERVER_CORE, STREAM_TARGETS } from "./lib/targets.mjs";
+import {
+  mintTopicUsers,
+  mintUsers,
+  SERVER_CORE,
+  STREAM_TARGETS,
+  startGateway,
+  startGatewayOnNats,
+} from "./lib/targets.mjs";
+import { topicAssignment } from "./lib/topics.mjs";
 
 const LOADGEN_CORE = 1;
 const root = new URL("../", import.meta.url).pathname;
@@ -70,6 +88,16 @@ const LATENCY_TARGETS =
   "gateway-nats-backend: a backend publishes to JetStream, the gateway only delivers. naive-envelope: the naive server with frames of the gateway's size (the same data in an envelope of the contract's shape).";
 
 const ratio = (label, a, b, key, goal) => ({ label, a, b, key, goal });
+/**
+ * The topic fan-out's one topic map (seeded): 1,000 streams (a tenth in --quick), each on 5 of
+ * 200 topics (20);
+ * the gateway and the naive broadcaster get the same one, and the publishes draw their topics
+ * from another seeded sequence, the same on both.
+ */
+const TOPIC_MAP = { streams: n(1000), topics: n(200), perStream: 5, seed: 21 };
+const topicMap = topicAssignment(TOPIC_MAP);
+const topicHolders = [...topicMap.holders.values()];
+const PRESENCE = { users: n(1000), topics: Math.max(5, Math.round(50 * scale)), listUsers: n(1000) };
 /** The two latency scenarios differ only in their load; targets, columns and ratios are the same. */
 function latencyScenario({ id, title, description, load }) {
   return {
@@ -111,8 +139,8 @@ const SCENARIOS = [
   {
     id: "fanout",
     title: "Fan-out",
-    description: `${n(1000)} streams of one tenant; ~200-byte broadcasts published through each server's API in a closed loop (up to 64 events per stream and 16 publish requests in flight); delivered events/s across all streams. gateway-nats-backend: the same loop, but a backend publishes to JetStream directly (the gateway only delivers).`,
-    targets: [...STREAM_NAMES, "gateway-nats-backend"],
+    description: `${n(1000)} streams of one tenant; ~200-byte broadcasts published through each server's API in a closed loop (up to 64 events per stream and 16 publish requests in flight); delivered events/s across all streams. gateway-nats-backend: the same loop, but a backend publishes to JetStream directly (the gateway only delivers). gateway-demo.message: the gateway publishing the catalog type demo.message (data {text} of the same size, validated once per publish) instead of the untyped bench type.`,
+    targets: [...STREAM_NAMES, "gateway-nats-backend", "gateway-demo.message"],
     start: (name) => STREAM_TARGETS[name]({}),
     run: (t) => fanout(t, { streams: n(1000), warmupMs, durationMs }),
     columns: [
@@ -134,6 +162,51 @@ const SCENARIOS = [
         ">=",
         0.7,
       ]),
+      ratio("gateway (demo.message) / gateway (untyped)", "gateway-demo.message", "gateway", "eventsPerSec"),
+      ratio(
+        "per CPU-second: gateway (demo.message) / gateway (untyped)",
+        "gateway-demo.message",
+        "gateway",
+        "eventsPerCpuSec",
+      ),
+    ],
+  },
+  {
+    id: "topic-fanout",
+    title: "Topic fan-out",
+    description: `${TOPIC_MAP.streams} streams of one tenant, each subscribed to ${TOPIC_MAP.perStream} of ${TOPIC_MAP.topics} topics (one seeded assignment, the same for both servers: ${Math.min(...topicHolders)}-${Math.max(...topicHolders)} streams per topic); ~200-byte events, each to a topic drawn with a seeded PRNG, published through each server's API in the fan-out's closed loop (up to 64 undelivered events per stream on average, 16 publish requests in flight); delivered frames/s across all streams. The naive broadcaster keeps a Map from topic to its responses.`,
+    targets: ["gateway", "naive"],
+    start: (name) => STREAM_TARGETS[name]({}),
+    run: (t) => fanout(t, { streams: TOPIC_MAP.streams, warmupMs, durationMs, topicMap, publishSeed: 25 }),
+    columns: [
+      { key: "eventsPerSec", label: "delivered frames/s" },
+      { key: "eventsPerCpuSec", label: "frames per server CPU-second" },
+    ],
+    headline: { key: "eventsPerCpuSec", label: "delivered topic frames per server CPU-second" },
+    ratios: [
+      ratio("gateway / naive", "gateway", "naive", "eventsPerSec", [">=", 1.0]),
+      ratio("per CPU-second: gateway / naive", "gateway", "naive", "eventsPerCpuSec", [">=", 1.0]),
+    ],
+  },
+  {
+    id: "publish",
+    title: "Publish, catalog type vs untyped",
+    description:
+      "POST /events/publish alone (tenant broadcasts by an admin, no stream attached), 16 calls in flight in a closed loop: the untyped type bench (~200-byte data) against the catalog type demo.message (data {text} of the same size, checked against its zod schema); calls/s, calls per server CPU-second and each call's latency.",
+    targets: ["untyped", "demo.message"],
+    start: (name) => startGateway({ eventType: name === "untyped" ? "bench" : "demo.message" }),
+    run: (t) => publishLoad(t, { warmupMs, durationMs }),
+    columns: [
+      { key: "publishesPerSec", label: "publishes/s" },
+      { key: "publishesPerCpuSec", label: "publishes per server CPU-second" },
+      { key: "p50Ms", label: "p50 ms", digits: 2 },
+      { key: "p99Ms", label: "p99 ms", digits: 2 },
+    ],
+    headline: { key: "publishesPerCpuSec", label: "publishes per server CPU-second" },
+    ratios: [
+      ratio("demo.message / untyped (publishes/s)", "demo.message", "untyped", "publishesPerSec"),
+      ratio("demo.message / untyped (per CPU-second)", "demo.message", "untyped", "publishesPerCpuSec"),
+      ratio("demo.message / untyped (p99)", "demo.message", "untyped", "p99Ms"),
     ],
   },
   latencyScenario({
@@ -210,6 +283,31 @@ const SCENARIOS = [
         difference: true,
       },
     ],
+  },
+  {
+    id: "presence",
+    title: "Presence on NATS",
+    description: `The gateway on its own nats-server. ${PRESENCE.users} users each open one stream on one of ${PRESENCE.topics} topics (with presence frames), then all close: NATS messages per join and per leave, counted on the control subject by a subscriber (presence changes; the 5-second refreshes that fell in the windows are counted apart) and in nats-server's /varz (in_msgs and out_msgs, everything it routed: JetStream's traffic and the counting subscriber's copies included). Then ${PRESENCE.listUsers} users on one topic and tRPC presence.list for it, one keep-alive connection in a closed loop: its latency.`,
+    targets: ["gateway-nats"],
+    start: () => startGatewayOnNats({}),
+    run: (t) => presence(t, { ...PRESENCE, warmupMs, durationMs }),
+    columns: [
+      { key: "changeMsgsPerJoin", label: "change msgs per join", digits: 3 },
+      { key: "changeMsgsPerLeave", label: "change msgs per leave", digits: 3 },
+      { key: "refreshMsgs", label: "refresh msgs in the windows" },
+      { key: "natsInMsgsPerJoinLeave", label: "varz in_msgs per join/leave", digits: 3 },
+      { key: "natsOutMsgsPerJoinLeave", label: "varz out_msgs per join/leave", digits: 3 },
+      { key: "listP50Ms", label: `presence.list p50 ms (${PRESENCE.listUsers} users)`, digits: 2 },
+      { key: "listP99Ms", label: "presence.list p99 ms", digits: 2 },
+      { key: "listPerSec", label: "presence.list calls/s" },
+    ],
+    headline: {
+      key: "listP99Ms",
+      label: `presence.list p99 ms, ${PRESENCE.listUsers} users`,
+      lowerIsBetter: true,
+      digits: 2,
+    },
+    ratios: [],
   },
 ];
 
@@ -296,6 +394,7 @@ const started = Date.now();
 log(`building the gateway (npx tsc -b server) …`);
 execFileSync("npx", ["tsc", "-b", "server"], { cwd: root, stdio: "inherit" });
 await mintUsers(n(10000));
+await mintTopicUsers(Math.max(TOPIC_MAP.streams, PRESENCE.users, PRESENCE.listUsers));
 const machine = {
   cpu: cpus()[0]?.model ?? "unknown",
   cores: cpus().length,

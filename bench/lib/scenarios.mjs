@@ -1,8 +1,10 @@
+import { connect as natsConnect } from "@nats-io/transport-node";
 import { getLoad, httpJson } from "./http.mjs";
 import { cpuMeter, freePort, rssBytes, startProcess } from "./proc.mjs";
 import { quantile } from "./stats.mjs";
 import { Fleet } from "./streams.mjs";
-import { accessToken, SERVER_CORE, STREAM_TARGETS, startGateway, TENANT } from "./targets.mjs";
+import { accessToken, SERVER_CORE, STREAM_TARGETS, startGateway, TENANT, topicBearer } from "./targets.mjs";
+import { seededRandom } from "./topics.mjs";
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const PAD = "x".repeat(170);
@@ -35,10 +37,10 @@ async function settle(target) {
   await httpJson(target.port, "GET", "/ready", { timeoutMs: 10_000 });
 }
 
-async function withStreams(target, streams, fn) {
-  const fleet = new Fleet();
+async function withStreams(target, streams, fn, request = target.streamRequest) {
+  const fleet = new Fleet({ marker: target.marker });
   try {
-    await fleet.open(streams, { kind: target.kind, port: target.port, request: target.streamRequest });
+    await fleet.open(streams, { kind: target.kind, port: target.port, request });
     await settle(target);
     return await fn(fleet);
   } finally {
@@ -50,47 +52,117 @@ function checkFleet(fleet) {
   if (fleet.errors.length > 0) throw new Error(`${fleet.errors.length} stream errors, first: ${fleet.errors[0]}`);
 }
 
-/** 1. Broadcasts at saturation: a closed loop keeps `window` events per stream in flight. */
-export async function fanout(target, { streams, warmupMs, durationMs, window = 64 }) {
-  return withStreams(target, streams, async (fleet) => {
-    let published = 0;
-    let inFlight = 0;
-    let failure;
-    const pump = () => {
-      while (failure === undefined && inFlight < 16 && published - fleet.events / streams < window) {
-        published++;
-        inFlight++;
-        target.publish(eventData()).then(
-          () => {
-            inFlight--;
-            pump();
-          },
-          (error) => {
-            failure = error;
-          },
-        );
+/**
+ * 1. Broadcasts at saturation: a closed loop keeps `window` events per stream in flight. With
+ * `topicMap` (bench/lib/topics.mjs) every stream subscribes to its topics and each event goes to
+ * a topic drawn with a seeded PRNG; the loop then keeps `window × streams` deliveries in flight
+ * (a publish owes as many deliveries as its topic has holders), the same bound as broadcasts.
+ */
+export async function fanout(target, { streams, warmupMs, durationMs, window = 64, topicMap, publishSeed = 1 }) {
+  const request =
+    topicMap === undefined ? target.streamRequest : (i) => target.topicStreamRequest(i, topicMap.streams[i]);
+  const nextTopic =
+    topicMap === undefined
+      ? undefined
+      : (
+          (random) => () =>
+            topicMap.names[Math.floor(random() * topicMap.names.length)]
+        )(seededRandom(publishSeed));
+  const dataOf = target.eventData ?? eventData;
+  return withStreams(
+    target,
+    streams,
+    async (fleet) => {
+      /** Deliveries the publishes so far owe (each broadcast: one per stream). */
+      let owed = 0;
+      let stopped = false;
+      let inFlight = 0;
+      let failure;
+      const pump = () => {
+        while (!stopped && failure === undefined && inFlight < 16 && owed - fleet.events < window * streams) {
+          const topic = nextTopic?.();
+          owed += topic === undefined ? streams : topicMap.holders.get(topic);
+          inFlight++;
+          target.publish(dataOf(), undefined, topic).then(
+            () => {
+              inFlight--;
+              pump();
+            },
+            (error) => {
+              failure = error;
+            },
+          );
+        }
+      };
+      fleet.onEvents = pump;
+      pump();
+      await sleep(warmupMs);
+      const e0 = fleet.events;
+      const meter = cpuMeter(target.proc.pid);
+      await sleep(durationMs);
+      const cpu = meter();
+      const delivered = fleet.events - e0;
+      fleet.onEvents = null;
+      stopped = true;
+      if (failure !== undefined) throw failure;
+      checkFleet(fleet);
+      return {
+        eventsPerSec: delivered / cpu.seconds,
+        // The machine is shared: what the server delivers per second of CPU it actually got.
+        eventsPerCpuSec: delivered / (cpu.serverCpu * cpu.seconds),
+        serverCpu: cpu.serverCpu,
+        loadgenCpu: cpu.loadgenCpu,
+      };
+    },
+    request,
+  );
+}
+
+/**
+ * 1b. Publish calls alone: a closed loop of `inFlight` concurrent `POST /events/publish` calls
+ * (tenant broadcasts by an admin, no stream attached), of the target's event type; calls/s,
+ * calls per server CPU-second and each call's latency.
+ */
+export async function publishLoad(target, { warmupMs, durationMs, inFlight = 16 }) {
+  const dataOf = target.eventData ?? eventData;
+  let measuring = false;
+  let stopped = false;
+  let failure;
+  let count = 0;
+  const latencies = [];
+  const worker = async () => {
+    while (!stopped && failure === undefined) {
+      const t0 = performance.now();
+      try {
+        await target.publish(dataOf());
+      } catch (error) {
+        failure = error;
+        return;
       }
-    };
-    fleet.onEvents = pump;
-    pump();
-    await sleep(warmupMs);
-    const e0 = fleet.events;
-    const meter = cpuMeter(target.proc.pid);
-    await sleep(durationMs);
-    const cpu = meter();
-    const delivered = fleet.events - e0;
-    fleet.onEvents = null;
-    published = Number.POSITIVE_INFINITY; // stop the loop
-    if (failure !== undefined) throw failure;
-    checkFleet(fleet);
-    return {
-      eventsPerSec: delivered / cpu.seconds,
-      // The machine is shared: what the server delivers per second of CPU it actually got.
-      eventsPerCpuSec: delivered / (cpu.serverCpu * cpu.seconds),
-      serverCpu: cpu.serverCpu,
-      loadgenCpu: cpu.loadgenCpu,
-    };
-  });
+      if (measuring) {
+        count++;
+        latencies.push(performance.now() - t0);
+      }
+    }
+  };
+  const workers = Array.from({ length: inFlight }, worker);
+  await sleep(warmupMs);
+  measuring = true;
+  const meter = cpuMeter(target.proc.pid);
+  await sleep(durationMs);
+  const cpu = meter();
+  measuring = false;
+  stopped = true;
+  await Promise.all(workers);
+  if (failure !== undefined) throw failure;
+  return {
+    publishesPerSec: count / cpu.seconds,
+    publishesPerCpuSec: count / (cpu.serverCpu * cpu.seconds),
+    p50Ms: quantile(latencies, 0.5),
+    p99Ms: quantile(latencies, 0.99),
+    serverCpu: cpu.serverCpu,
+    loadgenCpu: cpu.loadgenCpu,
+  };
 }
 
 /** 2. Fixed-rate publishing; latency from publish call to frame receipt. */
@@ -228,6 +300,118 @@ export async function resume(target, { streams, events, source, timeoutMs = 60_0
     resumers.close();
   }
 }
+
+/**
+ * 6. Presence on the NATS engine. Join/leave: `users` users each open one stream on one of
+ * `topics` topics (user i on topic i mod `topics`, `?presence=1`), then all close; the NATS
+ * messages of each phase are counted two ways: on the control subject by a subscriber of our own
+ * (the presence changes, and separately the periodic refreshes that fell in the window), and in
+ * nats-server's `/varz` (`in_msgs`/`out_msgs`: everything the server routed, JetStream's own
+ * traffic and our subscriber's copies included). A phase ends when every topic's
+ * `presence.list` shows it done and the control subject has been quiet for 300 ms. List: `listUsers`
+ * users on one topic, then `presence.list` for it in a closed loop on one keep-alive connection.
+ */
+export async function presence(target, { users, topics, listUsers, warmupMs, durationMs }) {
+  const controlSubject = `circl-bff.control.${target.natsStream ?? "EVENTS"}`;
+  const nc = await natsConnect({ servers: target.nats.url, name: "bench-presence-counter" });
+  const control = { changes: 0, refreshes: 0, lastAt: performance.now() };
+  const sub = nc.subscribe(controlSubject, {
+    callback: (_error, msg) => {
+      control.lastAt = performance.now();
+      let refresh = false;
+      try {
+        refresh = msg.json().refresh === true;
+      } catch {}
+      if (refresh) control.refreshes++;
+      else control.changes++;
+    },
+  });
+  await nc.flush();
+  const varz = async () => (await httpJson(target.nats.monitorPort, "GET", "/varz")).json;
+  const headers = topicBearer(0);
+  const listOf = async (topic) => {
+    const res = await httpJson(target.port, "GET", listPath(topic), { headers });
+    if (res.status !== 200) throw new Error(`presence.list: HTTP ${res.status} ${res.text.slice(0, 300)}`);
+    return res.json.result.data.users;
+  };
+  const names = Array.from({ length: topics }, (_, i) => `bench.presence-${i}`);
+  const expected = (i) => Math.floor(users / topics) + (i < users % topics ? 1 : 0);
+  /** Waits until `done()` holds and the control subject has been quiet for 300 ms. */
+  const until = async (done, what) => {
+    const deadline = performance.now() + 30_000;
+    while (!(await done()) || performance.now() - control.lastAt < 300) {
+      if (performance.now() > deadline) throw new Error(`presence: ${what} not complete after 30 s`);
+      await sleep(50);
+    }
+  };
+  const phase = async (action, done, what) => {
+    await until(async () => true, "quiet");
+    const c0 = { ...control };
+    const v0 = await varz();
+    await action();
+    await until(done, what);
+    const v1 = await varz();
+    return {
+      changes: control.changes - c0.changes,
+      refreshes: control.refreshes - c0.refreshes,
+      inMsgs: v1.in_msgs - v0.in_msgs,
+      outMsgs: v1.out_msgs - v0.out_msgs,
+    };
+  };
+  const fleet = new Fleet();
+  const listFleet = new Fleet();
+  try {
+    const join = await phase(
+      () =>
+        fleet.open(users, {
+          kind: "sse",
+          port: target.port,
+          request: (i) => target.topicStreamRequest(i, [names[i % topics]], true),
+        }),
+      async () => (await Promise.all(names.map(listOf))).every((list, i) => list.length === expected(i)),
+      "joins",
+    );
+    checkFleet(fleet);
+    const leave = await phase(
+      async () => fleet.close(),
+      async () => (await Promise.all(names.map(listOf))).every((list) => list.length === 0),
+      "leaves",
+    );
+    // The list: `listUsers` users on one topic (no presence frames: they would be listUsers² frames).
+    const hot = "bench.presence-hot";
+    await listFleet.open(listUsers, {
+      kind: "sse",
+      port: target.port,
+      request: (i) => target.topicStreamRequest(i, [hot]),
+    });
+    await until(async () => (await listOf(hot)).length === listUsers, "list users");
+    const meter = cpuMeter(target.proc.pid);
+    const load = await getLoad(target.port, listPath(hot), headers, { connections: 1, warmupMs, durationMs });
+    const cpu = meter();
+    if (load.errors.length > 0)
+      throw new Error(`presence.list: ${load.errors.length} errors, first: ${load.errors[0]}`);
+    checkFleet(listFleet);
+    return {
+      changeMsgsPerJoin: join.changes / users,
+      changeMsgsPerLeave: leave.changes / users,
+      refreshMsgs: join.refreshes + leave.refreshes,
+      natsInMsgsPerJoinLeave: (join.inMsgs + leave.inMsgs) / (2 * users),
+      natsOutMsgsPerJoinLeave: (join.outMsgs + leave.outMsgs) / (2 * users),
+      listP50Ms: quantile(load.latencies, 0.5),
+      listP99Ms: quantile(load.latencies, 0.99),
+      listPerSec: load.count / load.seconds,
+      serverCpu: cpu.serverCpu,
+      loadgenCpu: cpu.loadgenCpu,
+    };
+  } finally {
+    fleet.close();
+    listFleet.close();
+    sub.unsubscribe();
+    await nc.close();
+  }
+}
+
+const listPath = (topic) => `/trpc/presence.list?input=${encodeURIComponent(JSON.stringify({ topic }))}`;
 
 /** Starts the stream target of a resume variant: the gateway, with NATS for `jetstream`. */
 export async function startResumeTarget(variant, eventsPerResume) {

@@ -22,6 +22,12 @@ export class Fleet {
   /** Per-stream event counts (resume scenario). */
   perStream = [];
   onEvents = null;
+  /** The bytes that make a frame an event (`"t":` unless a target's events carry other data). */
+  #marker;
+
+  constructor({ marker } = {}) {
+    this.#marker = marker === undefined ? T_MARK : Buffer.from(marker);
+  }
 
   /** Opens `count` streams, `concurrency` at a time, resolving when all are attached. */
   async open(count, { kind, port, request, concurrency = 200, timeoutMs = 60_000 }) {
@@ -51,7 +57,7 @@ export class Fleet {
   }
 
   #count(i, buf, start, end) {
-    const at = buf.indexOf(T_MARK, start);
+    const at = buf.indexOf(this.#marker, start);
     if (at === -1 || at >= end) return false;
     this.events++;
     this.perStream[i] = (this.perStream[i] ?? 0) + 1;

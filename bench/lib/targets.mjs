@@ -43,20 +43,58 @@ export async function mintUsers(count) {
   await accessToken("publisher", ["admin"]);
 }
 
+/**
+ * The same user's token with a topic grant of every topic (the `topics` claim `["*"]`, contract
+ * section 11): the topic and presence scenarios' streams. A separate cache, so the other
+ * scenarios' tokens (and request sizes) stay as they were.
+ */
+export async function topicToken(sub) {
+  const key = `${sub}#topics`;
+  const cached = tokens.get(key);
+  if (cached !== undefined) return cached;
+  const token = await new SignJWT({ tenantId: TENANT, roles: [], topics: ["*"] })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setSubject(sub)
+    .setIssuedAt()
+    .setExpirationTime("6h")
+    .sign(secret);
+  tokens.set(key, token);
+  return token;
+}
+
+export async function mintTopicUsers(count) {
+  for (let i = 0; i < count; i++) await topicToken(`u${i}`);
+}
+
 const userToken = (i) => tokens.get(`u${i}`);
 const bearer = (i) => ({ authorization: `Bearer ${userToken(i)}` });
+/** Minted by `mintTopicUsers` before a topic scenario runs. */
+export const topicBearer = (i) => ({ authorization: `Bearer ${tokens.get(`u${i}#topics`)}` });
 
 async function probe(port, path) {
   const res = await httpJson(port, "GET", path, { timeoutMs: 2000 });
   return res.status === 200;
 }
 
+/** The ~200-byte benchmark data as a `demo.message` (catalog type, data `{text}`) carries it. */
+const DEMO_TEXT = "x".repeat(188);
+export const demoMessageData = () => ({ text: DEMO_TEXT });
+/**
+ * What a stream's frame must contain to count as an event (bench/lib/streams.mjs): the
+ * benchmark's `"t":` publish time, or for `demo.message` (whose schema strips unknown keys) its
+ * `"text":`.
+ */
+const DEMO_MARKER = '"text":';
+
 /**
  * The gateway under test: `node server/dist/main.js` with the bench environment. It publishes
  * through `POST /events/publish` (what a plain HTTP client uses, like the comparators'
- * `/publish`), or through tRPC's `events.publish` with `publishVia: "trpc"`.
+ * `/publish`), or through tRPC's `events.publish` with `publishVia: "trpc"`. With
+ * `eventType: "demo.message"` it publishes the catalog type (validated at the door) instead of
+ * the untyped `bench`, with the same-sized data (`demoMessageData`).
  */
-export async function startGateway({ heartbeatMs = 15_000, env = {}, publishVia = "raw" } = {}) {
+export async function startGateway({ heartbeatMs = 15_000, env = {}, publishVia = "raw", eventType = "bench" } = {}) {
+  const demo = eventType === "demo.message";
   const port = await freePort();
   const nodeArgs = process.env.BENCH_GATEWAY_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
   const proc = await startProcess({
@@ -91,11 +129,19 @@ export async function startGateway({ heartbeatMs = 15_000, env = {}, publishVia 
     kind: "sse",
     bus: ready?.bus,
     streamRequest: (i) => ({ path: "/events/stream", headers: bearer(i) }),
-    async publish(data, userIndex) {
+    topicStreamRequest: (i, topics, presence = false) => ({
+      path: `/events/stream?topics=${topics.join(",")}${presence ? "&presence=1" : ""}`,
+      headers: topicBearer(i),
+    }),
+    marker: demo ? DEMO_MARKER : undefined,
+    eventData: demo ? demoMessageData : undefined,
+    /** A broadcast, a personal event (`userIndex`) or, with `topic`, an event to that topic. */
+    async publish(data, userIndex, topic) {
       const personal = userIndex !== undefined;
       const token = personal ? userToken(userIndex) : tokens.get("publisher");
+      const to = topic !== undefined ? { topic } : personal ? "me" : "tenant";
       const res = await httpJson(port, "POST", publishVia === "trpc" ? "/trpc/events.publish" : "/events/publish", {
-        body: { type: "bench", data, to: personal ? "me" : "tenant" },
+        body: { type: eventType, data, to },
         headers: { authorization: `Bearer ${token}` },
       });
       if (res.status !== 200) throw new Error(`publish: HTTP ${res.status} ${res.text.slice(0, 300)}`);
@@ -126,9 +172,15 @@ export async function startComparator(file, { heartbeatMs = 15_000, kind = "sse"
       kind === "sio"
         ? (i) => ({ path: `/socket.io/?EIO=4&transport=websocket&user=u${i}`, headers: bearer(i) })
         : (i) => ({ path: `/stream?user=u${i}`, headers: bearer(i) }),
-    async publish(data, userIndex) {
+    // The naive server's topic map (bench/servers/naive.mjs); the gateway's token, so request sizes stay close.
+    topicStreamRequest: (i, topics) => ({
+      path: `/stream?user=u${i}&topics=${topics.join(",")}`,
+      headers: topicBearer(i),
+    }),
+    async publish(data, userIndex, topic) {
       const res = await httpJson(port, "POST", "/publish", {
-        body: userIndex === undefined ? { data } : { data, to: `u${userIndex}` },
+        body:
+          topic !== undefined ? { data, topic } : userIndex === undefined ? { data } : { data, to: `u${userIndex}` },
       });
       if (res.status !== 200) throw new Error(`publish: HTTP ${res.status}`);
     },
@@ -136,14 +188,18 @@ export async function startComparator(file, { heartbeatMs = 15_000, kind = "sse"
   };
 }
 
-/** A JetStream-enabled nats-server of our own, on the server core, in a temporary store. */
+/**
+ * A JetStream-enabled nats-server of our own, on the server core, in a temporary store; with
+ * its monitoring endpoint (`-m`, for `/varz`) on `monitorPort`.
+ */
 export async function startNats() {
   const port = await freePort();
+  const monitorPort = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "bench-nats-"));
   const proc = await startProcess({
     name: "nats-server",
     command: "/usr/sbin/nats-server",
-    args: ["-js", "-p", String(port), "-a", "127.0.0.1", "-sd", dir],
+    args: ["-js", "-p", String(port), "-a", "127.0.0.1", "-m", String(monitorPort), "-sd", dir],
     core: SERVER_CORE,
     env: {},
     ready: () =>
@@ -158,6 +214,7 @@ export async function startNats() {
   });
   return {
     url: `nats://127.0.0.1:${port}`,
+    monitorPort,
     async stop() {
       await proc.stop();
       rmSync(dir, { recursive: true, force: true });
@@ -166,7 +223,7 @@ export async function startNats() {
 }
 
 /** The gateway on its own nats-server, or `{ unavailable }` when this build ignores NATS_URL. */
-async function startGatewayOnNats(opts) {
+export async function startGatewayOnNats(opts) {
   const nats = await startNats();
   try {
     const gateway = await startGateway({ ...opts, env: { NATS_URL: nats.url } });
@@ -217,6 +274,7 @@ async function startGatewayOnNatsWithBackend(opts) {
  */
 export const STREAM_TARGETS = {
   gateway: (opts) => startGateway(opts),
+  "gateway-demo.message": (opts) => startGateway({ ...opts, eventType: "demo.message" }),
   "gateway-trpc": (opts) => startGateway({ ...opts, publishVia: "trpc" }),
   "gateway-nats": startGatewayOnNats,
   "gateway-nats-backend": startGatewayOnNatsWithBackend,
