@@ -109,4 +109,44 @@ describe("circl-bff token", () => {
       expect(result.stderr).toContain(message);
     }
   });
+
+  it("--help (and -h, help, token --help) prints the commands and options on stdout and exits 0", async () => {
+    for (const args of [["--help"], ["-h"], ["help"], ["token", "--help"], ["token", "--sub", "u1", "-h"]]) {
+      const result = await circlBff(args);
+      expect(result.code).toBe(0);
+      expect(result.stderr).toBe("");
+      expect(result.stdout).toContain("usage: circl-bff token --sub <user> --tenant <tenant>");
+      expect(result.stdout).toContain("--secret <secret>");
+      expect(result.stdout).toContain("JWT_SECRET");
+    }
+    // A user id that reads like a command is still a user id.
+    const token = await circlBff(["token", "--sub", "help", "--tenant", "t1"], { JWT_SECRET: TEST_JWT_SECRET });
+    expect(token.code).toBe(0);
+    expect(token.stdout.split(".")).toHaveLength(3);
+  });
+
+  it("a mistake points at --help", async () => {
+    const result = await circlBff(["mint"]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("circl-bff --help");
+  });
+});
+
+// The root depends on the client workspace, so npm links its bin into node_modules/.bin (and
+// `postbuild` links it again once dist/cli.js exists: a fresh clone's `npm ci` runs before it does).
+describe("npx circl-bff in the repository root", () => {
+  const root = new URL("../..", import.meta.url).pathname;
+
+  it("runs the client's CLI: a token the gateway accepts", async () => {
+    const { stdout } = await run("npx", ["--no-install", "circl-bff", "token", "--sub", "u3", "--tenant", "t1"], {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", JWT_SECRET: TEST_JWT_SECRET },
+    });
+    const token = stdout.trim();
+    const response = await fetch(`${gw.url}/events/token`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(response.status).toBe(200);
+  });
 });

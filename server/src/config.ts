@@ -87,7 +87,36 @@ const bool = z
   .enum(["true", "false", "1", "0"], { message: "must be true or false" })
   .optional()
   .transform((v) => (v === undefined ? undefined : v === "true" || v === "1"));
-const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
+/** How a whole-number variable reads in an error: its unit, and what it is when a unit says too little. */
+type WholeNumber = { unit: string; min: number; max?: number; kind?: string };
+
+/** The value as an error quotes it (bounded: it may be anything). */
+const quoted = (value: string) => JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+
+/**
+ * A whole number from the environment. Its errors name the value and what was expected
+ * (`"15s" is not a whole number of milliseconds`), never zod's `expected number, received NaN`.
+ */
+const whole = (spec: WholeNumber) =>
+  z
+    .string()
+    .optional()
+    .transform((value, ctx): number | undefined => {
+      if (value === undefined) return undefined;
+      const text = value.trim();
+      const n = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+      const max = spec.max ?? Number.MAX_SAFE_INTEGER;
+      let problem: string | undefined;
+      if (!Number.isSafeInteger(n) || (spec.kind !== undefined && (n < spec.min || n > max))) {
+        problem = `${quoted(value)} is not ${spec.kind ?? `a whole number of ${spec.unit}`}`;
+      } else if (n < spec.min) problem = `${quoted(value)} is less than the minimum of ${spec.min} ${spec.unit}`;
+      else if (n > max) problem = `${quoted(value)} is more than the maximum of ${max} ${spec.unit}`;
+      if (problem === undefined) return n;
+      ctx.addIssue({ code: "custom", message: problem });
+      return z.NEVER;
+    });
+const int = (fallback: number, min: number, unit: string, max?: number) =>
+  whole({ unit, min, max }).transform((n) => n ?? fallback);
 const DURATION_UNITS_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 /** `90s`, `30m`, `24h`, `7d` (or plain seconds) → milliseconds. */
 const duration = (fallback: string) =>
@@ -102,11 +131,11 @@ const duration = (fallback: string) =>
       }
       return Number(match[1]) * DURATION_UNITS_MS[(match[2] ?? "s") as keyof typeof DURATION_UNITS_MS];
     })
-    .pipe(z.number().int().min(1000));
+    .pipe(z.number().int().min(1000, { message: "must be at least 1s" }));
 
 const envSchema = z.object({
   NODE_ENV: optionalString,
-  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  PORT: whole({ unit: "", min: 0, max: 65535, kind: "a port number (0-65535)" }).transform((n) => n ?? 3000),
   HOST: z.string().default("0.0.0.0"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   JWT_SECRET: optionalString,
@@ -117,43 +146,43 @@ const envSchema = z.object({
   JWT_ROLES_CLAIM: z.string().min(1).default("roles"),
   JWT_TOPICS_CLAIM: z.string().min(1).default("topics"),
   TOPIC_AUTH_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
-  TOPIC_AUTH_CACHE_S: int(60, 0),
-  MAX_TOPICS_PER_STREAM: int(32, 1),
+  TOPIC_AUTH_CACHE_S: int(60, 0, "seconds"),
+  MAX_TOPICS_PER_STREAM: int(32, 1, "topics"),
   DEMO_PAGE: bool,
   EVENT_CATALOG_STRICT: bool,
-  NATS_STREAM_REPLICAS: int(1, 1).pipe(z.number().max(5)),
+  NATS_STREAM_REPLICAS: int(1, 1, "replicas", 5),
   STREAM_TOKEN_SECRET: optionalString,
-  STREAM_TOKEN_TTL_S: int(300, 5),
+  STREAM_TOKEN_TTL_S: int(300, 5, "seconds"),
   NATS_URL: optionalString,
   NATS_STREAM: z
     .string()
     .regex(/^[A-Za-z0-9_-]{1,64}$/)
     .default("EVENTS"),
   NATS_STREAM_MAX_AGE: duration("24h"),
-  NATS_STREAM_MAX_BYTES: int(1_073_741_824, 1_048_576),
-  NATS_PUBLISH_QUEUE_SIZE: int(10_000, 1),
-  NATS_PUBLISH_MAX_ATTEMPTS: int(10, 1),
+  NATS_STREAM_MAX_BYTES: int(1_073_741_824, 1_048_576, "bytes"),
+  NATS_PUBLISH_QUEUE_SIZE: int(10_000, 1, "publishes"),
+  NATS_PUBLISH_MAX_ATTEMPTS: int(10, 1, "attempts"),
   NATS_PUBLISH_JOURNAL_DIR: optionalString,
-  REPLAY_BUFFER_SIZE: int(1000, 1),
+  REPLAY_BUFFER_SIZE: int(1000, 1, "events"),
   UPSTREAM_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
-  UPSTREAM_TIMEOUT_MS: int(10_000, 1),
-  PROXY_BODY_LIMIT_BYTES: int(1_048_576, 1),
-  PROXY_IDEMPOTENCY_TTL_MS: int(300_000, 1000),
+  UPSTREAM_TIMEOUT_MS: int(10_000, 1, "milliseconds"),
+  PROXY_BODY_LIMIT_BYTES: int(1_048_576, 1, "bytes"),
+  PROXY_IDEMPOTENCY_TTL_MS: int(300_000, 1000, "milliseconds"),
   CORS_ORIGINS: optionalString,
-  RATE_LIMIT_MAX: int(300, 1),
-  RATE_LIMIT_WINDOW_MS: int(60_000, 1),
-  RATE_LIMIT_IP_MAX: int(1200, 1),
-  RATE_LIMIT_STREAM_MAX: int(120, 1),
+  RATE_LIMIT_MAX: int(300, 1, "requests"),
+  RATE_LIMIT_WINDOW_MS: int(60_000, 1, "milliseconds"),
+  RATE_LIMIT_IP_MAX: int(1200, 1, "requests"),
+  RATE_LIMIT_STREAM_MAX: int(120, 1, "connection attempts"),
   REDIS_URL: optionalString,
-  MAX_CONNECTIONS_PER_USER: int(10, 1),
-  SSE_HEARTBEAT_MS: int(15_000, 100),
-  SSE_MAX_CONNECTION_MS: int(3_600_000, 1000),
-  SSE_MAX_PENDING_BYTES: int(1_048_576, 1024),
+  MAX_CONNECTIONS_PER_USER: int(10, 1, "streams"),
+  SSE_HEARTBEAT_MS: int(15_000, 100, "milliseconds"),
+  SSE_MAX_CONNECTION_MS: int(3_600_000, 1000, "milliseconds"),
+  SSE_MAX_PENDING_BYTES: int(1_048_576, 1024, "bytes"),
   METRICS_TOKEN: optionalString,
   TRUST_PROXY: optionalString,
-  EVENT_LOOP_MAX_DELAY_MS: int(1000, 0),
-  MAX_SOCKETS: z.coerce.number().int().min(1).optional(),
-  REVOCATION_TTL_S: int(86_400, 1),
+  EVENT_LOOP_MAX_DELAY_MS: int(1000, 0, "milliseconds"),
+  MAX_SOCKETS: whole({ unit: "sockets", min: 1 }),
+  REVOCATION_TTL_S: int(86_400, 1, "seconds"),
 });
 
 const encoder = new TextEncoder();

@@ -44,10 +44,10 @@ async function authFailures(url: string): Promise<Record<string, number>> {
   return counts;
 }
 
-/** Checks the request is rejected with 401 and counted under `reason`. */
+/** Checks the request is rejected with 401 and counted under `reason` (which development names). */
 async function expectRejected(url: string, token: string, reason: string): Promise<void> {
   const before = await authFailures(url);
-  expectUnauthorized(await postToken(url, `Bearer ${token}`));
+  expectUnauthorized(await postToken(url, `Bearer ${token}`), `invalid or missing credentials (${reason})`);
   const after = await authFailures(url);
   expect({ reason, count: after[reason] ?? 0 }).toEqual({ reason, count: (before[reason] ?? 0) + 1 });
 }
@@ -83,7 +83,7 @@ describe("POST /events/token with HS256 access tokens", () => {
   it("rejects a missing or malformed Authorization header", async () => {
     expectUnauthorized(await postToken(gw.url), "missing bearer access token");
     expectUnauthorized(await postToken(gw.url, "Basic dTE6cGFzcw=="), "Authorization must be 'Bearer <token>'");
-    expectUnauthorized(await postToken(gw.url, "Bearer not-a-jwt"));
+    expectUnauthorized(await postToken(gw.url, "Bearer not-a-jwt"), "invalid or missing credentials (malformed)");
   });
 
   it("rejects an expired token", async () => {
@@ -399,7 +399,7 @@ describe("access tokens from a JWKS endpoint", () => {
     expect(replies.map((r) => r.status)).toEqual(good.map(() => 200));
     const bogus = await Promise.all(Array.from({ length: 10 }, (_, i) => stranger.sign(claims(), `ghost-${i}`)));
     const rejected = await Promise.all(bogus.map((token) => postToken(gw.url, `Bearer ${token}`)));
-    for (const reply of rejected) expectUnauthorized(reply);
+    for (const reply of rejected) expectUnauthorized(reply, "invalid or missing credentials (unknown_key)");
     expect(jwks.requests).toBeGreaterThanOrEqual(1);
     expect(jwks.requests).toBeLessThanOrEqual(2);
   });

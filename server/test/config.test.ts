@@ -290,6 +290,39 @@ describe("loadConfig refuses invalid values (in every mode)", () => {
     expect(lines[0]).toMatch(new RegExp(`^${name}: \\S`));
   });
 
+  it("names the value and the unit expected when a number is not one", () => {
+    expect(problems({ PORT: "abc" })).toEqual(['PORT: "abc" is not a port number (0-65535)']);
+    expect(problems({ PORT: "70000" })).toEqual(['PORT: "70000" is not a port number (0-65535)']);
+    expect(problems({ SSE_HEARTBEAT_MS: "15s" })).toEqual([
+      'SSE_HEARTBEAT_MS: "15s" is not a whole number of milliseconds',
+    ]);
+    expect(problems({ SSE_HEARTBEAT_MS: "99" })).toEqual([
+      'SSE_HEARTBEAT_MS: "99" is less than the minimum of 100 milliseconds',
+    ]);
+    expect(problems({ STREAM_TOKEN_TTL_S: "5m" })).toEqual([
+      'STREAM_TOKEN_TTL_S: "5m" is not a whole number of seconds',
+    ]);
+    expect(problems({ SSE_MAX_PENDING_BYTES: "1 MB" })).toEqual([
+      'SSE_MAX_PENDING_BYTES: "1 MB" is not a whole number of bytes',
+    ]);
+    expect(problems({ NATS_STREAM_REPLICAS: "7" })).toEqual([
+      'NATS_STREAM_REPLICAS: "7" is more than the maximum of 5 replicas',
+    ]);
+    expect(problems({ MAX_SOCKETS: "lots" })).toEqual(['MAX_SOCKETS: "lots" is not a whole number of sockets']);
+    // No zod wording leaks through.
+    for (const line of problems({ PORT: "x", RATE_LIMIT_WINDOW_MS: "1.5", UPSTREAM_TIMEOUT_MS: "1e" })) {
+      expect(line).not.toMatch(/NaN|expected number/);
+    }
+  });
+
+  it("reads whole numbers with surrounding blanks, and still defaults unset ones", () => {
+    const config = loadConfig({ PORT: " 8080 ", SSE_HEARTBEAT_MS: "250", MAX_SOCKETS: "100" });
+    expect([config.port, config.sse.heartbeatMs, config.maxSockets, config.rateLimit.max]).toEqual([
+      8080, 250, 100, 300,
+    ]);
+    expect(loadConfig({}).maxSockets).toBeUndefined();
+  });
+
   it("reports every invalid variable at once", () => {
     const lines = problems({ PORT: "x", RATE_LIMIT_MAX: "0", LOG_LEVEL: "loud" });
     expect(lines.map((line) => line.split(":")[0]).sort()).toEqual(["LOG_LEVEL", "PORT", "RATE_LIMIT_MAX"]);

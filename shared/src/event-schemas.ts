@@ -142,7 +142,7 @@ export type StreamInput = z.infer<typeof streamInputSchema>;
 export const streamTokenResultSchema = z.object({ token: z.string(), expiresIn: z.number() });
 export type StreamTokenResult = z.infer<typeof streamTokenResultSchema>;
 
-/** The body backends publish on NATS subjects (contract section 6). */
+/** The body backends publish on NATS subjects (docs/protocol.md, "NATS subjects and backend messages"). */
 export const busMessageSchema = z.object({
   type: publishableEventTypeSchema,
   data: eventDataSchema,

@@ -24,7 +24,7 @@ function isStreamToken(token: string): boolean {
 }
 
 /**
- * Which token is accepted where (contract section 4). `verifyAccess` serves API calls and
+ * Which token is accepted where (docs/protocol.md, "Identity and tokens"). `verifyAccess` serves API calls and
  * streams alike (in the app, one verification cache: a client opens its stream and calls the
  * API with the same access token, and reconnects with it).
  */

@@ -1,6 +1,6 @@
 import { STATUS_CODES } from "node:http";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { AuthError } from "../auth/auth-error.js";
+import { AuthError, authErrorMessage, bearerChallenge } from "../auth/auth-error.js";
 import type { RateLimits } from "./rate-limits.js";
 
 export type ErrorBody = {
@@ -32,17 +32,35 @@ export function sendError(
     );
 }
 
+export type ErrorHandlingOptions = {
+  /**
+   * Production answers a failed credential with the generic message only; development adds the
+   * reason. Defaults to `NODE_ENV=production`, which is what `config.production` is read from.
+   */
+  production?: boolean;
+};
+
 /**
  * One error shape for the whole app. Client errors keep their message; a 5xx says only
- * "Internal Server Error" (the full error is logged with the request id).
+ * "Internal Server Error" (the full error is logged with the request id). A 401 carries its
+ * `WWW-Authenticate` challenge (RFC 6750).
  */
-export function registerErrorHandling(app: FastifyInstance, limits: RateLimits): void {
+export function registerErrorHandling(
+  app: FastifyInstance,
+  limits: RateLimits,
+  options: ErrorHandlingOptions = {},
+): void {
+  const production = options.production ?? process.env.NODE_ENV === "production";
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     // Counted and logged by the authentication hook.
     if (error instanceof AuthError) {
       // The key set could not be fetched and the token's key is not among the last good ones.
       if (error.reason === "jwks_unavailable") return sendError(reply.header("retry-after", "5"), 503, error.message);
-      return sendError(reply, 401, error.message);
+      return sendError(
+        reply.header("www-authenticate", bearerChallenge(error)),
+        401,
+        authErrorMessage(error, production),
+      );
     }
     const statusCode =
       error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;

@@ -42,7 +42,10 @@ export function registerOpsRoutes(
   app.get("/metrics", publicRoute, async (request, reply) => {
     if (deps.metricsToken !== undefined) {
       const given = request.headers.authorization?.startsWith("Bearer ") ? request.headers.authorization.slice(7) : "";
-      if (!sameSecret(given, deps.metricsToken)) return sendError(reply, 401, "metrics require the metrics token");
+      if (!sameSecret(given, deps.metricsToken)) {
+        reply.header("www-authenticate", given === "" ? "Bearer" : 'Bearer error="invalid_token"');
+        return sendError(reply, 401, "metrics require the metrics token");
+      }
     }
     return reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });

@@ -7,7 +7,7 @@ import type { Metrics } from "../metrics.js";
 import { sendError } from "./error-handler.js";
 
 /**
- * The budgets (contract section 3):
+ * The budgets (docs/protocol.md, "Endpoints"):
  * - `ip`: unauthenticated and failed-auth requests per client IP (cheap refusal of token floods);
  * - `token-ip`: the same on `POST /events/token`, ten times stricter;
  * - `user`: API and tRPC calls per user;

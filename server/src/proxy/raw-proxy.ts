@@ -28,7 +28,7 @@ export type RawProxyDeps = {
 type ProxyState = { identity: Identity; rest: string };
 
 /**
- * `ALL /api/*` → `UPSTREAM_URL/*` (contract section 9), on @fastify/reply-from over the shared
+ * `ALL /api/*` → `UPSTREAM_URL/*` (docs/proxy.md), on @fastify/reply-from over the shared
  * undici pool. Bodies stream both ways: the scope's only content-type parser hands Fastify the
  * raw request stream instead of reading it.
  */

@@ -1,5 +1,6 @@
 import { type FastifyTRPCPluginOptions, fastifyTRPCPlugin } from "@trpc/server/adapters/fastify";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { AuthError, bearerChallenge } from "../auth/auth-error.js";
 import { admitStream } from "../http/stream-auth.js";
 import type { ConnectionLimiter } from "../stream/connection-limiter.js";
 import { publishFailure } from "../stream/event-publisher.js";
@@ -44,11 +45,17 @@ export async function registerTrpc(
           router: deps.router,
           createContext: ({ req, res }): TrpcContext => ({ req, res, requestId: req.id, services: deps.services }),
           // A publish the bus cannot take now says when to come back, as on `POST /events/publish`.
-          responseMeta({ errors }) {
+          // An unauthenticated call gets the same `WWW-Authenticate` challenge as the raw routes.
+          responseMeta({ ctx, errors }) {
+            const headers: Record<string, string> = {};
             const retryAfterS = errors
               .map((error) => publishFailure(error.cause)?.retryAfterS)
               .find((s) => s !== undefined);
-            return retryAfterS === undefined ? {} : { headers: { "retry-after": String(retryAfterS) } };
+            if (retryAfterS !== undefined) headers["retry-after"] = String(retryAfterS);
+            if (errors.some((error) => error.code === "UNAUTHORIZED")) {
+              headers["www-authenticate"] = bearerChallenge(ctx?.req.authError ?? new AuthError("missing"));
+            }
+            return { headers };
           },
           onError({ error, req, path }) {
             if (error.code === "INTERNAL_SERVER_ERROR") req.log.error({ err: error, path }, "tRPC procedure failed");
