@@ -241,11 +241,11 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       "tracestate",
     ],
     // A string, not an array: @fastify/cors joins an array again on every request.
-    exposedHeaders: "x-request-id, retry-after, etag, location, idempotent-replayed",
+    exposedHeaders: "x-request-id, retry-after, etag, location, idempotent-replayed, www-authenticate",
     maxAge: 600,
   });
   const limits = await registerRateLimits(app, config.rateLimit, metrics);
-  registerErrorHandling(app, limits);
+  registerErrorHandling(app, limits, { production: config.production });
   registerAuthentication(app, { authenticator, limits, metrics });
 
   registerApiDocRoutes(app, { catalog: eventCatalog, strictCatalog: config.catalog.strict });
