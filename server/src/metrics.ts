@@ -73,7 +73,7 @@ export function createMetrics() {
     }),
     natsMessagesReceived: new Counter({
       name: "nats_messages_received_total",
-      help: "Messages the live JetStream consumer received (valid or not)",
+      help: "Event messages received from NATS for live delivery (re-published, or read back to repair a loss), valid or not",
       registers,
     }),
     natsMessagesInvalid: new Counter({
@@ -82,9 +82,19 @@ export function createMetrics() {
       labelNames: ["reason"] as const,
       registers,
     }),
-    natsLiveRestarts: new Counter({
-      name: "nats_live_consumer_restarts_total",
-      help: "Live consumers replaced because they sat behind the stream without progress",
+    natsSubscriptionsActive: new Gauge({
+      name: "nats_subscriptions_active",
+      help: "Stream keys this instance follows on NATS (one core subscription each)",
+      registers,
+    }),
+    natsGapRepairs: new Counter({
+      name: "nats_gap_repairs_total",
+      help: "Live messages found lost on core NATS and read back from JetStream before delivering on",
+      registers,
+    }),
+    natsSlowConsumerEvents: new Counter({
+      name: "nats_slow_consumer_events_total",
+      help: "Slow-consumer reports on the NATS connection (followed by a read-back from JetStream)",
       registers,
     }),
     natsReconnects: new Counter({

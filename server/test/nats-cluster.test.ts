@@ -11,7 +11,7 @@ import { eventually } from "./helpers/nats-suite.js";
 import { SseClient } from "./helpers/sse-client.js";
 
 const available = natsAvailable();
-const EVENTS = 1500;
+const EVENTS = 5000;
 
 describe.skipIf(!available)("a three-node JetStream cluster", () => {
   let cluster: NatsCluster;
@@ -78,7 +78,7 @@ describe.skipIf(!available)("a three-node JetStream cluster", () => {
     const published = new Map<number, string>();
     let killed: Promise<void> | undefined;
     for (let i = 1; i <= EVENTS; i++) {
-      if (i === 500) {
+      if (i === 1500) {
         const leader = (await jsm.streams.info("EVENTS")).cluster?.leader as string;
         killed = (async () => {
           await cluster.kill(leader);
@@ -138,7 +138,7 @@ describe.skipIf(!available)("a three-node JetStream cluster", () => {
             const res = await fetch(`${gw.url}/ready`);
             const metrics = (await (await fetch(`${gw.url}/metrics`)).text())
               .split("\n")
-              .filter((l) => /^(nats_live|nats_reconnects|nats_messages_received)/.test(l));
+              .filter((l) => /^(nats_gap|nats_reconnects|nats_messages_received|nats_subscriptions)/.test(l));
             return res.status === 200
               ? 200
               : `${res.status} ${await res.text()} ${metrics.join(" ")} ${gw.app.bus.head()}`;
@@ -147,5 +147,45 @@ describe.skipIf(!available)("a three-node JetStream cluster", () => {
         )
         .toBe(200);
     }
+  });
+
+  it("a stream without a leader (two of three nodes lost): publishes are queued, never a 500 or a dead letter, and stored once it has one again", {
+    timeout: 120_000,
+  }, async () => {
+    const gw = await startGateway({
+      NATS_URL: cluster.urls,
+      NATS_STREAM_REPLICAS: "3",
+      NATS_PUBLISH_JOURNAL_DIR: journal,
+      NATS_PUBLISH_MAX_ATTEMPTS: "1000",
+    });
+    gateways.push(gw);
+    const token = await gw.token({ sub: "u2", tenantId: "t1" });
+    const client = await SseClient.open(`${gw.url}/events/stream`, { authorization: `Bearer ${token}` });
+    clients.push(client);
+    await client.waitForEvent("connected");
+    const leader = (await jsm.streams.info("EVENTS")).cluster?.leader as string;
+    const others = cluster.nodes.map((node) => node.name).filter((name) => name !== leader);
+    for (const name of others) await cluster.kill(name);
+
+    const answers = [];
+    for (let i = 1; i <= 3; i++) {
+      const res = await fetch(`${gw.url}/events/publish`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({ type: "n", data: i, to: "me" }),
+      });
+      answers.push([res.status, ((await res.json()) as { status?: string }).status]);
+    }
+    expect(answers).toEqual([
+      [200, "queued"],
+      [200, "queued"],
+      [200, "queued"],
+    ]);
+
+    await Promise.all(others.map((name) => cluster.start(name)));
+    await client.waitForData(3, 60_000);
+    expect(client.envelopes().map((e) => e.data)).toEqual([1, 2, 3]);
+    const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+    expect(metrics).toMatch(/^publish_dlq_size 0$/m);
   });
 });

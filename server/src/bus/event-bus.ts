@@ -103,13 +103,17 @@ export interface EventBus {
   /** True while the bus can publish and deliver (drives `/ready`). */
   isReady(): boolean;
   /**
-   * Optional: resolves true once `head()` has reached `seq`, false when it cannot within
-   * `timeoutMs` or `seq` was never handed out. Engines shared by several instances (NATS)
-   * implement it: a position from a faster instance is not an unknown one.
+   * Optional, for engines whose subscriptions take effect asynchronously (NATS): resolves to a
+   * position P such that every event of every key subscribed before the call is either stored
+   * with a sequence up to P (`readAfter` serves it) or will reach the key's listeners. P is at
+   * least every position the engine has handed out when the call was made.
    */
-  waitForHead?(seq: number, timeoutMs: number): Promise<boolean>;
+  sync?(): Promise<number>;
   publish(key: StreamKey, event: OutgoingEvent, opts?: { msgId?: string }): Promise<BusPublishResult>;
-  /** Live events of one key, in sequence order. */
+  /**
+   * Live events of one key, in sequence order. Without `sync`, every event after `head()` read
+   * right after the call reaches the listener; with it, every event after what `sync()` returns.
+   */
   subscribe(key: StreamKey, onEvent: (event: BusEvent) => void): Unsubscribe;
   /** The events of `keys` with `after < seq <= upTo`, merged in sequence order, or a gap. */
   readAfter(keys: readonly StreamKey[], after: number, upTo: number): Promise<AsyncIterable<BusEvent> | Gap>;

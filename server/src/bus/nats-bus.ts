@@ -1,60 +1,37 @@
-import { randomUUID } from "node:crypto";
-import { keyId, type StreamKey, subjectForKey, tenantWildcardSubject } from "@circl-bff/shared";
-import {
-  type ConsumerMessages,
-  type JetStreamClient,
-  type JetStreamManager,
-  type JsMsg,
-  jetstream,
-  jetstreamManager,
-  type StreamInfo,
-} from "@nats-io/jetstream";
-import { connect, type NatsConnection, type Subscription } from "@nats-io/transport-node";
-import { decodeMessage, encodeMessage, type InvalidReason, type MessageCatalog } from "./bus-message.js";
-import { ClusterDeadLetters } from "./cluster-dead-letters.js";
+import type { StreamKey } from "@circl-bff/shared";
+import { type JetStreamManager, type JsMsg, jetstream, jetstreamManager, type StreamInfo } from "@nats-io/jetstream";
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import { decodeMessage, type InvalidReason, type MessageCatalog, type RawMessage } from "./bus-message.js";
 import {
   type BusEvent,
   type BusPublishResult,
-  BusUnavailableError,
   type ControlMessage,
   controlMessageSchema,
   type EventBus,
-  EventTooLargeError,
   type Gap,
   type OutgoingEvent,
   type Unsubscribe,
 } from "./event-bus.js";
-import { fromList, KeyListeners } from "./key-listeners.js";
-import {
-  ensureStream,
-  isStreamNotFound,
-  STREAM_SUBJECT,
-  type StreamSettings,
-  streamEpoch,
-} from "./nats-stream-setup.js";
-import { PublishJournal } from "./publish-journal.js";
-import { type DeadLetters, type PendingPublish, PublishQueue, type SendOutcome } from "./publish-queue.js";
-import { RecentBySeq } from "./recent-by-seq.js";
-import { Slots } from "./slots.js";
+import { BacklogReader } from "./nats-backlog.js";
+import { type BusLogger, connectNats, watchConnection, withTimeout } from "./nats-connection.js";
+import { LiveDelivery, type LiveMetrics } from "./nats-live.js";
+import { NatsPublisher } from "./nats-publisher.js";
+import { ensureStream, isStreamNotFound, type StreamSettings, streamEpoch } from "./nats-stream-setup.js";
+import type { DeadLetters } from "./publish-queue.js";
+
+export type { BusLogger } from "./nats-connection.js";
+export { isTransient } from "./nats-publisher.js";
 
 type Inc = { inc(value?: number): void };
 type Settable = { set(value: number): void };
 
 /** What the bus reports; `Metrics` from metrics.ts fits, the bus does not import app code. */
-export type NatsBusMetrics = {
-  natsMessagesReceived: Inc;
+export type NatsBusMetrics = LiveMetrics & {
   natsMessagesInvalid: { labels(reason: InvalidReason): Inc };
   natsReconnects: Inc;
-  natsLiveRestarts: Inc;
+  natsSlowConsumerEvents: Inc;
   publishQueueDepth: Settable;
   publishDlqSize: Settable;
-};
-
-/** A pino-compatible logger (the app's `app.log.child(...)`). */
-export type BusLogger = {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
 };
 
 export type NatsBusOptions = {
@@ -86,33 +63,12 @@ export type NatsBusOptions = {
   connectionName?: string;
 };
 
-const BACKLOG_CHUNK = 1000;
 /**
- * Backlog reads in flight per instance, and the messages each pulls at once. nats-server buffers
- * pulled messages per connection and cuts a "slow consumer" off beyond 64 MB: measured with 100
- * streams resuming together (and pulls of 1,000 messages), it did, and the resumes stalled. At
- * most 16 × 256 messages are pulled at once (~1 MB at the benchmark's event size); pulls bounded
- * by bytes instead (1 MiB) cost a fifth of the catch-up rate (40k vs 50k events/s).
- */
-const BACKLOG_READS = 16;
-const BACKLOG_PULL_MESSAGES = 256;
-/**
- * Decoded backlog events shared by reads of the same positions (a reconnect storm): at most
- * 10,000 events and 16 MiB of message bodies (~0.5 KB per event of the benchmark's size).
- */
-const RECENT_BACKLOG = { maxItems: 10_000, maxBytes: 16 * 1024 * 1024 };
-/** Messages held while the stream's identity is being re-checked (after a consumer reset). */
-const MAX_HELD = 10_000;
-/** How often the live consumer's progress is checked, and how long it may sit behind the stream. */
-const LIVE_CHECK_MS = 1000;
-const LIVE_STALL_MS = 2000;
-
-/**
- * The JetStream engine. One stream over `events.>`; positions are stream sequences and the
- * epoch is the stream's creation time. One ordered consumer per instance delivers every event
- * live and is demultiplexed by subject to the local listeners, so NATS-side cost does not
- * depend on the number of connected clients; resumes beyond the hub's buffers read the stream
- * with a short-lived ordered consumer filtered to the tenant.
+ * The JetStream engine, assembled from its parts: the connection (`nats-connection.ts`), the
+ * stream's set-up and checks (`nats-stream-setup.ts`), publishing with its journal and retry
+ * queue (`nats-publisher.ts`), interest-based live delivery (`nats-live.ts`) and backlog reads
+ * (`nats-backlog.ts`). One stream over `events.>`; positions are stream sequences and the epoch
+ * is the stream's creation time (docs/nats.md).
  */
 export class NatsBus implements EventBus {
   readonly kind = "nats";
@@ -120,35 +76,17 @@ export class NatsBus implements EventBus {
   readonly deliversOnPublish = false;
   readonly epoch: string;
   readonly deadLetters: DeadLetters;
-  /** Publishes waiting for NATS; also the dead-letter list. */
-  private readonly queue: PublishQueue;
-  private readonly clusterDeadLetters: ClusterDeadLetters;
-  private journal: PublishJournal | undefined;
-  /** Publishes being journaled: later ones queue behind them, never overtake them. */
-  private journaling = 0;
-  private lastSeq: number;
+  private readonly publisher: NatsPublisher;
+  private readonly backlog: BacklogReader;
+  private readonly live: LiveDelivery;
   private connected = true;
   private closed = false;
   private replaced: string | undefined;
-  private suspect = false;
-  private held: JsMsg[] = [];
-  private verifying: Promise<void> | undefined;
-  private verifyTimer: NodeJS.Timeout | undefined;
-  private live: ConsumerMessages | undefined;
-  /** The live consumer's progress as the watchdog last saw it (see `checkLive`). */
-  private progress = { seq: 0, since: 0 };
-  /** Behind the stream without progress for `LIVE_STALL_MS`: not ready until it moves again. */
-  private stalled = false;
-  private checking = false;
-  private watchdog: NodeJS.Timeout | undefined;
-  private readonly backlogs = new Set<ConsumerMessages>();
-  private readonly backlogSlots = new Slots(BACKLOG_READS);
-  private readonly recentBacklog = new RecentBySeq<BusEvent>(RECENT_BACKLOG);
-  private readonly listeners = new KeyListeners();
-  private headWaiters: { seq: number; wake: () => void; cancel: () => void }[] = [];
+  /** The live head when the connection dropped: a reconnect reads back from there. */
+  private headAtDisconnect = 0;
+  private checking: Promise<void> | undefined;
   private readonly controlListeners = new Set<(message: ControlMessage) => void>();
-  private control: Subscription | undefined;
-  private readonly js: JetStreamClient;
+  private readonly subscriptions: Subscription[] = [];
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -156,72 +94,51 @@ export class NatsBus implements EventBus {
     info: StreamInfo,
     private readonly options: NatsBusOptions,
   ) {
-    this.js = jetstream(nc, { timeout: options.publishTimeoutMs });
+    const js = jetstream(nc, { timeout: options.publishTimeoutMs });
     this.epoch = streamEpoch(info);
-    this.lastSeq = info.state.last_seq;
-    this.queue = new PublishQueue({
-      ...options.queue,
-      send: (item) => this.send(item),
+    const name = options.stream.name;
+    this.publisher = new NatsPublisher(nc, js, {
+      streamName: name,
+      epoch: this.epoch,
+      publishTimeoutMs: options.publishTimeoutMs,
+      queue: options.queue,
+      journalDir: options.journalDir,
+      metrics: options.metrics,
+      logger: options.logger,
       canSend: () => this.connected && this.replaced === undefined,
-      onSizes: (queued, dead) => {
-        options.metrics.publishQueueDepth.set(queued);
-        options.metrics.publishDlqSize.set(dead);
-      },
-      onDone: (item) => this.journal?.done(item.id),
-      onBuried: (item, letter) =>
-        this.journal?.dead(item.id, {
-          attempts: letter.attempts,
-          lastError: letter.lastError,
-          failedAt: letter.failedAt,
-        }),
-      onRevived: (item) => this.journal?.revive(item.id),
-      onDeadLetter: (item) =>
-        options.logger.error(
-          { id: item.id, subject: subjectForKey(item.key), attempts: item.attempts, error: item.lastError },
-          "publish moved to the dead-letter list",
-        ),
+      isAvailable: () => !this.closed && this.replaced === undefined,
     });
-    this.clusterDeadLetters = new ClusterDeadLetters(
-      nc,
-      `circl-bff.dead-letters.${options.stream.name}`,
-      this.queue,
-      (error) => options.logger.warn({ err: error }, "dead-letter request to other instances failed"),
-    );
-    this.deadLetters = this.clusterDeadLetters;
+    this.deadLetters = this.publisher.deadLetters;
+    this.backlog = new BacklogReader(js, jsm, {
+      streamName: name,
+      epoch: this.epoch,
+      isReplaced: () => this.replaced !== undefined,
+      decode: (message, key, live) => this.decodeStored(message, key, live),
+    });
+    this.live = new LiveDelivery(nc, {
+      streamName: name,
+      startSeq: info.state.last_seq,
+      streamLastSeq: () => this.streamLastSeq(),
+      decode: (message, subject, seq, key) => this.decodeLive(message, subject, seq, key),
+      backlog: this.backlog,
+      metrics: options.metrics,
+      logger: options.logger,
+    });
   }
 
   /** Connects (failing fast when NATS is unreachable at startup), sets the stream up, starts live delivery. */
   static async connect(options: NatsBusOptions): Promise<NatsBus> {
-    const nc = await connect({
-      servers: options.servers,
-      name: options.connectionName ?? "circl-bff",
-      // A service reconnects forever; `/ready` reports the outage meanwhile.
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 1000,
-      // Otherwise every request (each JetStream publish) builds an Error and a TimeoutError up
-      // front, stack traces included, for a message on the rare failure: ~15 µs of CPU per
-      // publish call in the profile. Our logs say which call failed.
-      noAsyncTraces: true,
-    }).catch((error: unknown) => {
-      throw new Error(
-        `cannot connect to NATS (${options.servers.map(withoutCredentials).join(", ")}): ${errorMessage(error)}`,
-        {
-          cause: error,
-        },
-      );
-    });
+    const nc = await connectNats(options.servers, options.connectionName ?? "circl-bff");
     try {
       const jsm = await jetstreamManager(nc);
       const info = await ensureStream(jsm, options.stream);
       const bus = new NatsBus(nc, jsm, info, options);
-      await bus.openJournal();
-      await bus.startLive();
+      await bus.publisher.start();
       bus.startControl();
-      bus.clusterDeadLetters.start();
-      bus.watchConnection();
-      bus.watchLive();
+      bus.watchAdvisories();
+      bus.watch();
       options.logger.info(
-        { stream: options.stream.name, epoch: bus.epoch, lastSeq: bus.lastSeq },
+        { stream: options.stream.name, epoch: bus.epoch, lastSeq: info.state.last_seq },
         "NATS JetStream bus connected",
       );
       return bus;
@@ -232,79 +149,27 @@ export class NatsBus implements EventBus {
   }
 
   head(): number {
-    return this.lastSeq;
+    return this.live.head();
+  }
+
+  sync(): Promise<number> {
+    return this.live.sync();
   }
 
   isReady(): boolean {
-    return this.connected && !this.closed && this.replaced === undefined && !this.stalled;
+    return this.connected && !this.closed && this.replaced === undefined && !this.live.isStalled();
   }
 
-  async waitForHead(seq: number, timeoutMs: number): Promise<boolean> {
-    if (seq <= this.lastSeq) return true;
-    if (!this.isReady()) return false;
-    // A sequence the stream never assigned is unknown, not late: answer at once.
-    const state = (await this.jsm.streams.info(this.options.stream.name)).state;
-    if (seq > state.last_seq) return false;
-    if (seq <= this.lastSeq) return true;
-    return new Promise<boolean>((resolve) => {
-      const waiter = {
-        seq,
-        wake: () => {
-          clearTimeout(timer);
-          resolve(true);
-        },
-        cancel: () => {
-          clearTimeout(timer);
-          resolve(false);
-        },
-      };
-      const timer = setTimeout(() => {
-        this.headWaiters = this.headWaiters.filter((w) => w !== waiter);
-        resolve(false);
-      }, timeoutMs);
-      this.headWaiters.push(waiter);
-    });
-  }
-
-  async publish(key: StreamKey, event: OutgoingEvent, opts?: { msgId?: string }): Promise<BusPublishResult> {
-    if (this.closed || this.replaced !== undefined) throw new BusUnavailableError("the event bus is not available");
-    const payload = encodeMessage(event);
-    const maxPayload = this.nc.info?.max_payload;
-    if (maxPayload !== undefined && payload.length > maxPayload) {
-      throw new EventTooLargeError(`the event is larger than the NATS server accepts (${maxPayload} bytes)`);
-    }
-    // Every publish carries a msg id, so a retry after an unanswered attempt cannot store it twice.
-    const msgId = opts?.msgId ?? randomUUID();
-    // Behind queued publishes, or while disconnected (a JetStream publish would only time out).
-    if (this.queue.size > 0 || this.journaling > 0 || !this.connected) return this.enqueue(key, event, msgId);
-    try {
-      const ack = await this.js.publish(subjectForKey(key), payload, {
-        msgID: msgId,
-        timeout: this.options.publishTimeoutMs,
-      });
-      return { status: ack.duplicate ? "duplicate" : "published", position: { epoch: this.epoch, seq: ack.seq } };
-    } catch (error) {
-      // Only an event the server refuses as such fails the call; anything else may pass later.
-      if (isPermanent(error)) throw error;
-      return this.enqueue(key, event, msgId);
-    }
+  publish(key: StreamKey, event: OutgoingEvent, opts?: { msgId?: string }): Promise<BusPublishResult> {
+    return this.publisher.publish(key, event, opts);
   }
 
   subscribe(key: StreamKey, onEvent: (event: BusEvent) => void): Unsubscribe {
-    return this.listeners.add(key, onEvent);
+    return this.live.subscribe(key, onEvent);
   }
 
-  async readAfter(keys: readonly StreamKey[], after: number, upTo: number): Promise<AsyncIterable<BusEvent> | Gap> {
-    if (this.replaced !== undefined) return { gap: "stream replaced" };
-    if (after >= upTo || keys.length === 0) return fromList([]);
-    const before = await this.jsm.streams.info(this.options.stream.name);
-    if (streamEpoch(before) !== this.epoch) return { gap: "stream replaced" };
-    // Everything below first_seq is gone (age or size limit); an empty new stream reports 0.
-    if (after + 1 < before.state.first_seq) return { gap: "position older than the stream's first sequence" };
-    const tenants = new Set(keys.map((key) => key.tenant));
-    // One filter subject: nats-server 2.9 has no multi-filter consumers (`filter_subjects`).
-    const filter = tenants.size === 1 ? tenantWildcardSubject(keys[0]?.tenant as string) : STREAM_SUBJECT;
-    return this.readBacklog(filter, new Map(keys.map((key) => [keyId(key), key])), after, upTo);
+  readAfter(keys: readonly StreamKey[], after: number, upTo: number): Promise<AsyncIterable<BusEvent> | Gap> {
+    return this.backlog.readAfter(keys, after, upTo);
   }
 
   /** Core NATS, outside the stream: control messages are for the instances online now. */
@@ -321,29 +186,32 @@ export class NatsBus implements EventBus {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.control?.unsubscribe();
-    this.clusterDeadLetters.stop();
+    for (const subscription of this.subscriptions) subscription.unsubscribe();
     this.controlListeners.clear();
-    clearTimeout(this.verifyTimer);
-    clearInterval(this.watchdog);
-    for (const waiter of this.headWaiters.splice(0)) waiter.cancel();
-    const left = await this.queue.close(this.options.drainTimeoutMs);
-    if (left > 0 && this.journal !== undefined) {
-      this.options.logger.warn(
-        { count: left, journal: this.journal.path },
-        "queued publishes left in the journal for the next instance",
-      );
-    } else if (left > 0) this.options.logger.error({ count: left }, "queued publishes lost at shutdown");
-    await this.journal?.close();
-    this.live?.stop();
-    for (const backlog of this.backlogs) backlog.stop();
-    this.recentBacklog.clear();
-    this.listeners.clear();
+    await this.publisher.close(this.options.drainTimeoutMs);
+    this.live.close();
+    this.backlog.clear();
     await withTimeout(
       this.nc.drain().catch(() => undefined),
       this.options.drainTimeoutMs,
     );
     if (!this.nc.isClosed()) await this.nc.close();
+  }
+
+  /** The stream's last sequence; a stream found deleted or recreated stops the bus. */
+  private async streamLastSeq(): Promise<number> {
+    let info: StreamInfo;
+    try {
+      info = await this.jsm.streams.info(this.options.stream.name);
+    } catch (error) {
+      if (isStreamNotFound(error)) this.markReplaced("stream deleted");
+      throw error;
+    }
+    if (streamEpoch(info) !== this.epoch) {
+      this.markReplaced("stream recreated");
+      throw new Error("the JetStream stream was recreated");
+    }
+    return info.state.last_seq;
   }
 
   /** One control subject per stream, so deployments sharing a NATS cluster stay apart. */
@@ -352,7 +220,7 @@ export class NatsBus implements EventBus {
   }
 
   private startControl(): void {
-    this.control = this.nc.subscribe(this.controlSubject(), {
+    const subscription = this.nc.subscribe(this.controlSubject(), {
       callback: (error, message) => {
         if (error !== null) return;
         let parsed: ControlMessage;
@@ -371,258 +239,105 @@ export class NatsBus implements EventBus {
         }
       },
     });
-  }
-
-  /** The consumer is created on the first read: a backlog nobody reads costs nothing. */
-  private async *readBacklog(
-    filter: string,
-    /** The keys to read, by subject: a message of another subject is skipped before decoding. */
-    wanted: ReadonlyMap<string, StreamKey>,
-    after: number,
-    upTo: number,
-  ): AsyncIterable<BusEvent> {
-    await this.backlogSlots.acquire();
-    let consumer: Awaited<ReturnType<JetStreamClient["consumers"]["get"]>> | undefined;
-    let messages: ConsumerMessages | undefined;
-    try {
-      consumer = await this.js.consumers.get(this.options.stream.name, {
-        filter_subjects: filter,
-        opt_start_seq: after + 1,
-      });
-      if ((await consumer.info(true)).num_pending === 0) return;
-      messages = await consumer.consume({ max_messages: BACKLOG_PULL_MESSAGES });
-      this.backlogs.add(messages);
-      // Read in chunks and check after each one that the stream's front (age/size limits) has not
-      // overtaken what was read: a message removed before it was read must become a `reset` on
-      // the client's reconnect, never a silent hole.
-      let confirmed = after;
-      let chunk: BusEvent[] = [];
-      for await (const message of messages) {
-        const finished = message.seq >= upTo || message.info.pending === 0;
-        const key = message.seq <= upTo ? wanted.get(message.subject) : undefined;
-        if (key !== undefined) {
-          const decoded = this.recentBacklog.get(message.seq) ?? this.decodeBacklog(message, key);
-          if (decoded !== undefined) chunk.push(decoded);
-        }
-        if (finished || chunk.length >= BACKLOG_CHUNK) {
-          const state = (await this.jsm.streams.info(this.options.stream.name)).state;
-          if (confirmed + 1 < state.first_seq) throw new Error("backlog expired while it was being read");
-          yield* chunk;
-          chunk = [];
-          confirmed = message.seq;
-        }
-        if (finished) break;
-      }
-    } finally {
-      if (messages !== undefined) {
-        this.backlogs.delete(messages);
-        messages.stop();
-      }
-      consumer?.delete().catch(() => undefined);
-      this.backlogSlots.release();
-    }
+    this.subscriptions.push(subscription);
   }
 
   /**
-   * `queued` is a promise to deliver: it is answered only once the publish is on disk, in the
-   * journal the next instance recovers (docs/nats.md). Without a journal, or when it cannot be
-   * written, the publish is refused with 503 + Retry-After instead: the client retries.
+   * JetStream's advisories about the stream. A new leader: messages the old one stored but had
+   * not re-published yet are lost to core NATS, so live delivery reads back from a few seconds
+   * before. Deleted: its positions mean nothing any more, and a stream created again under the
+   * name would re-publish its own sequences on the same subjects.
    */
-  private async enqueue(key: StreamKey, event: OutgoingEvent, msgId: string): Promise<BusPublishResult> {
-    const journal = this.journal;
-    if (journal === undefined) throw new BusUnavailableError("the event bus is unreachable, retry later");
-    if (this.queue.full) throw new BusUnavailableError("the event bus is unreachable and the publish queue is full");
-    const id = randomUUID();
-    this.journaling++;
-    try {
-      await journal.add([{ id, key, event, msgId }]);
-    } catch (error) {
-      this.options.logger.error({ err: error }, "publish journal not written; publish refused");
-      throw new BusUnavailableError("the event bus is unreachable and the publish cannot be queued, retry later");
-    } finally {
-      this.journaling--;
-    }
-    if (!this.queue.enqueue(key, event, msgId, id)) {
-      journal.done(id);
-      throw new BusUnavailableError("the event bus is unreachable and the publish queue is full");
-    }
-    return { status: "queued" };
-  }
-
-  /** Opens this instance's journal and queues what dead instances of this stream left in theirs. */
-  private async openJournal(): Promise<void> {
-    if (this.options.journalDir === undefined) return;
-    let opened: Awaited<ReturnType<typeof PublishJournal.open>>;
-    try {
-      opened = await PublishJournal.open(this.options.journalDir, this.epoch, this.options.logger);
-    } catch (error) {
-      this.options.logger.error(
-        { err: error, dir: this.options.journalDir },
-        "publish journal unavailable: while NATS is unreachable, publishes are refused with 503 instead of queued",
-      );
-      return;
-    }
-    const { journal, recovered } = opened;
-    this.journal = journal;
-    for (const entry of recovered.pending) {
-      if (!this.queue.enqueue(entry.key, entry.event, entry.msgId, entry.id)) journal.done(entry.id);
-    }
-    for (const entry of recovered.dead) {
-      const { dead, ...item } = entry;
-      this.queue.restoreDead({ ...item, attempts: dead.attempts, lastError: dead.lastError }, dead.failedAt);
-    }
-  }
-
-  private async send(item: PendingPublish): Promise<SendOutcome> {
-    try {
-      await this.js.publish(subjectForKey(item.key), encodeMessage(item.event), {
-        msgID: item.msgId,
-        timeout: this.options.publishTimeoutMs,
-      });
-      return { ok: true };
-    } catch (error) {
-      return { ok: false, permanent: isPermanent(error), transient: isTransient(error), error: errorMessage(error) };
-    }
-  }
-
-  private async startLive(): Promise<void> {
-    const consumer = await this.js.consumers.get(this.options.stream.name, {
-      filter_subjects: STREAM_SUBJECT,
-      opt_start_seq: this.lastSeq + 1,
-    });
-    const live = await consumer.consume({
-      max_messages: 512,
-      callback: (message) => {
-        try {
-          this.onLive(message);
-        } catch (error) {
-          this.options.logger.error({ err: error }, "live delivery failed");
-        }
-      },
-    });
-    this.live = live;
-    void (async () => {
-      for await (const note of live.status()) {
-        switch (note.type) {
-          case "consumer_deleted":
-          case "consumer_not_found":
-          case "stream_not_found":
-          case "reset":
-          case "ordered_consumer_recreated":
-            // The consumer was rebuilt or lost: make sure the stream is still the one whose
-            // positions we hand out before delivering anything more.
-            this.suspect = true;
-            void this.verifyStream();
-            break;
-          default:
-        }
-      }
-    })();
-  }
-
-  /**
-   * The live consumer's watchdog. After a NATS restart or a node loss, the client's ordered
-   * consumer can sit recreated with a stale pending count and no pull outstanding until two
-   * heartbeats are missed (40-78 s, measured), while the connection and `/ready` look fine.
-   * Every `LIVE_CHECK_MS` the stream's last sequence is compared with the last one delivered: a
-   * consumer behind it that has not moved for `LIVE_STALL_MS` is replaced by a new one from the
-   * next sequence, and the instance says not ready until delivery moves again. One stream-info
-   * request per second per instance.
-   */
-  private watchLive(): void {
-    this.progress = { seq: this.lastSeq, since: Date.now() };
-    this.watchdog = setInterval(() => void this.checkLive(), LIVE_CHECK_MS);
-    this.watchdog.unref();
-  }
-
-  private async checkLive(): Promise<void> {
-    if (this.checking || this.closed || this.replaced !== undefined || !this.connected) return;
-    this.checking = true;
-    try {
-      const now = Date.now();
-      if (this.lastSeq !== this.progress.seq) {
-        this.progress = { seq: this.lastSeq, since: now };
-        if (this.stalled) this.options.logger.info({ seq: this.lastSeq }, "live delivery moving again");
-        this.stalled = false;
-        return;
-      }
-      const { last_seq: streamSeq } = (await this.jsm.streams.info(this.options.stream.name)).state;
-      if (streamSeq <= this.lastSeq) {
-        // Caught up with the stream: nothing is owed, whatever happened before.
-        this.progress.since = Date.now();
-        this.stalled = false;
-        return;
-      }
-      if (this.lastSeq !== this.progress.seq) return;
-      if (Date.now() - this.progress.since < LIVE_STALL_MS) return;
-      this.stalled = true;
-      this.options.metrics.natsLiveRestarts.inc();
-      this.options.logger.warn(
-        { seq: this.lastSeq, streamSeq, stalledMs: Date.now() - this.progress.since },
-        "live consumer stalled behind the stream; replacing it",
-      );
-      this.live?.stop();
-      await this.startLive();
-      this.progress.since = Date.now();
-    } catch {
-      // Unreachable or slow: the next check tries again (`/ready` follows the connection).
-    } finally {
-      this.checking = false;
-    }
-  }
-
-  private onLive(message: JsMsg): void {
-    if (this.replaced !== undefined || this.closed) return;
-    if (this.suspect) {
-      if (this.held.length >= MAX_HELD) this.markReplaced("stream identity could not be verified");
-      else this.held.push(message);
-      return;
-    }
-    this.deliver(message);
-  }
-
-  private deliver(message: JsMsg): void {
-    const seq = message.seq;
-    if (seq <= this.lastSeq) return;
-    this.options.metrics.natsMessagesReceived.inc();
-    const event = this.decode(message, true);
-    // The head moves past invalid messages too: their positions are valid ids.
-    this.lastSeq = seq;
-    if (this.headWaiters.length > 0) this.wakeHeadWaiters();
-    if (event === undefined) return;
-    this.listeners.dispatch(message.subject, event, (error) =>
-      this.options.logger.error({ err: error, seq }, "event listener failed"),
+  private watchAdvisories(): void {
+    const name = this.options.stream.name;
+    this.subscriptions.push(
+      this.nc.subscribe(`$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.${name}`, {
+        callback: (error) => {
+          if (error === null && !this.closed) this.live.suspectLoss("stream leader elected");
+        },
+      }),
+      this.nc.subscribe(`$JS.EVENT.ADVISORY.STREAM.DELETED.${name}`, {
+        callback: (error) => {
+          if (error === null) this.markReplaced("stream deleted");
+        },
+      }),
     );
   }
 
-  private wakeHeadWaiters(): void {
-    const due = this.headWaiters.filter((w) => w.seq <= this.lastSeq);
-    if (due.length === 0) return;
-    this.headWaiters = this.headWaiters.filter((w) => w.seq > this.lastSeq);
-    for (const waiter of due) waiter.wake();
+  private watch(): void {
+    watchConnection(this.nc, {
+      disconnected: (server) => {
+        if (this.connected) this.headAtDisconnect = this.live.head();
+        this.connected = false;
+        this.options.logger.warn({ server }, "NATS disconnected");
+      },
+      reconnected: (server) => {
+        this.connected = true;
+        this.options.metrics.natsReconnects.inc();
+        this.options.logger.info({ server }, "NATS reconnected");
+        this.publisher.kick();
+        if (!this.closed && this.replaced === undefined) {
+          void this.checkStream();
+          this.live.reconnected(this.headAtDisconnect);
+        }
+      },
+      slowConsumer: (detail) => {
+        this.options.metrics.natsSlowConsumerEvents.inc();
+        this.options.logger.warn({ detail }, "NATS slow consumer: live delivery reads back from JetStream");
+        if (!this.closed) this.live.suspectLoss("slow consumer");
+      },
+    });
   }
 
-  private decodeBacklog(message: JsMsg, key: StreamKey): BusEvent | undefined {
-    const event = this.decode(message, false, key);
-    if (event !== undefined) this.recentBacklog.add(event, message.data.length);
-    return event;
+  /** After a reconnect: the stream must still be the one whose positions we hand out. */
+  private checkStream(): Promise<void> {
+    this.checking ??= this.streamLastSeq()
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .finally(() => {
+        this.checking = undefined;
+      });
+    return this.checking;
   }
 
-  /** `key`: the message's key when the caller already knows it from the subject. */
-  private decode(message: JsMsg, count: boolean, key?: StreamKey): BusEvent | undefined {
-    const decoded = decodeMessage(
+  private decodeLive(message: Msg, subject: string, seq: number, key: StreamKey): BusEvent | undefined {
+    // nats-server 2.10+ re-publishes the storage time; 2.9 does not, so the time of arrival stands in.
+    const stamp = message.headers?.get("Nats-Time-Stamp");
+    const parsed = stamp ? Date.parse(stamp) : Number.NaN;
+    return this.decode(
+      {
+        subject,
+        seq,
+        data: message.data,
+        timestamp: new Date(Number.isNaN(parsed) ? Date.now() : parsed).toISOString(),
+      },
+      key,
+      true,
+    );
+  }
+
+  private decodeStored(message: JsMsg, key: StreamKey, live: boolean): BusEvent | undefined {
+    if (live) this.options.metrics.natsMessagesReceived.inc();
+    return this.decode(
       {
         subject: message.subject,
         seq: message.seq,
         data: message.data,
         timestamp: new Date(Number(message.info.timestampNanos / 1e6)).toISOString(),
       },
-      this.options.maxMessageBytes,
       key,
-      this.options.catalog,
+      live,
     );
+  }
+
+  /** `live`: a first delivery on this instance (an invalid message is counted and logged once). */
+  private decode(message: RawMessage, key: StreamKey, live: boolean): BusEvent | undefined {
+    if (this.replaced !== undefined || this.closed) return undefined;
+    const decoded = decodeMessage(message, this.options.maxMessageBytes, key, this.options.catalog);
     if (decoded.ok) return decoded.event;
-    if (count) {
+    if (live) {
       this.options.metrics.natsMessagesInvalid.labels(decoded.reason).inc();
       // Never the payload: it is untrusted and may be large or sensitive.
       this.options.logger.warn(
@@ -638,113 +353,15 @@ export class NatsBus implements EventBus {
     return undefined;
   }
 
-  private verifyStream(): Promise<void> {
-    if (this.verifying !== undefined) return this.verifying;
-    clearTimeout(this.verifyTimer);
-    this.verifying = (async () => {
-      try {
-        const info = await this.jsm.streams.info(this.options.stream.name);
-        if (streamEpoch(info) !== this.epoch) {
-          this.markReplaced("stream recreated");
-          return;
-        }
-        this.suspect = false;
-        const held = this.held;
-        this.held = [];
-        for (const message of held) this.deliver(message);
-      } catch (error) {
-        if (isStreamNotFound(error)) {
-          this.markReplaced("stream deleted");
-          return;
-        }
-        // Unreachable for now: check again (the reconnect handler also does).
-        if (!this.closed) this.verifyTimer = setTimeout(() => void this.verifyStream(), 1000);
-      }
-    })().finally(() => {
-      this.verifying = undefined;
-    });
-    return this.verifying;
-  }
-
   private markReplaced(reason: string): void {
     if (this.replaced !== undefined || this.closed) return;
     this.replaced = reason;
-    this.held = [];
-    this.recentBacklog.clear();
-    this.live?.stop();
+    this.live.close();
+    this.backlog.clear();
     this.options.logger.error(
       { stream: this.options.stream.name, epoch: this.epoch, reason },
       "the JetStream stream was deleted or replaced; restart the gateway to adopt the new stream",
     );
     this.options.onStreamReplaced?.(reason);
-  }
-
-  private watchConnection(): void {
-    void (async () => {
-      for await (const status of this.nc.status()) {
-        if (status.type === "disconnect") {
-          this.connected = false;
-          this.options.logger.warn({ server: status.server }, "NATS disconnected");
-        } else if (status.type === "reconnect") {
-          this.connected = true;
-          this.options.metrics.natsReconnects.inc();
-          this.options.logger.info({ server: status.server }, "NATS reconnected");
-          this.queue.kick();
-          void this.verifyStream();
-        }
-      }
-    })();
-  }
-}
-
-/**
- * Errors after which the publish may succeed later (and may or may not have been stored). The
- * JetStream client reports "no responders" to a publish as `JetStreamNotEnabled`: that is what a
- * stream without a leader answers during an election, not a server without JetStream.
- */
-export function isTransient(error: unknown, depth = 0): boolean {
-  if (!(error instanceof Error) || depth > 3) return false;
-  const name = error.name;
-  return (
-    name === "TimeoutError" ||
-    name === "NoRespondersError" ||
-    name === "JetStreamNotEnabled" ||
-    name === "ConnectionError" ||
-    name === "RequestError" ||
-    name === "ClosedConnectionError" ||
-    name === "DrainingConnectionError" ||
-    /timeout|no responders|disconnect|connection|temporarily unavailable|leader/i.test(error.message) ||
-    isTransient(error.cause, depth + 1)
-  );
-}
-
-/** Errors no retry can cure (the event itself is refused): a dead letter at once. */
-function isPermanent(error: unknown): boolean {
-  return (
-    error instanceof Error &&
-    (error.name === "InvalidArgumentError" ||
-      /max_payload|maximum payload|message size exceeds|invalid subject/i.test(error.message))
-  );
-}
-
-/** `nats://user:secret@host` → `nats://host`: server lists end up in logs. */
-function withoutCredentials(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, "//");
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}`.slice(0, 300) : "unknown error";
-}
-
-/** Waits for `promise`, at most `ms` (the timer does not outlive it). */
-async function withTimeout(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, ms);
-  });
-  try {
-    await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }

@@ -1,4 +1,4 @@
-import { SUBJECT_ROOT } from "@circl-bff/shared";
+import { type StreamKey, SUBJECT_ROOT, subjectForKey } from "@circl-bff/shared";
 import {
   DiscardPolicy,
   JetStreamApiError,
@@ -20,6 +20,21 @@ export type StreamSettings = {
 
 /** All gateway subjects: `events.>`. */
 export const STREAM_SUBJECT = `${SUBJECT_ROOT}.>`;
+/**
+ * Where the stream re-publishes every stored message on core NATS (its RePublish), under the
+ * stream's name so deployments sharing a cluster stay apart: `events.<rest>` is re-sent as
+ * `circl-bff.live.<stream>.<rest>`, with the headers `Nats-Sequence`, `Nats-Subject` and the
+ * subject's previous sequence `Nats-Last-Sequence`. Instances subscribe there per stream key.
+ */
+export function liveSubjectPrefix(streamName: string): string {
+  return `circl-bff.live.${streamName}`;
+}
+
+/** The core subject on which `key`'s events are re-published live. */
+export function liveSubjectFor(streamName: string, key: StreamKey): string {
+  return `${liveSubjectPrefix(streamName)}${subjectForKey(key).slice(SUBJECT_ROOT.length)}`;
+}
+
 /** De-duplication window for `Nats-Msg-Id`; the contract promises 2 minutes. */
 export const DUPLICATE_WINDOW_MS = 120_000;
 
@@ -50,6 +65,7 @@ export async function ensureStream(jsm: JetStreamManager, settings: StreamSettin
       max_age: settings.maxAgeMs * NANOS_PER_MS,
       max_bytes: settings.maxBytes,
       num_replicas: settings.replicas ?? 1,
+      republish: { src: STREAM_SUBJECT, dest: `${liveSubjectPrefix(settings.name)}.>` },
     });
   }
   const problems = incompatibilities(info, settings);
@@ -76,6 +92,16 @@ function incompatibilities(info: StreamInfo, settings: StreamSettings): string[]
   }
   if (c.max_age !== settings.maxAgeMs * NANOS_PER_MS) {
     problems.push(`max_age is ${c.max_age / NANOS_PER_MS} ms, NATS_STREAM_MAX_AGE says ${settings.maxAgeMs} ms`);
+  }
+  const republishTo = `${liveSubjectPrefix(settings.name)}.>`;
+  const republish = c.republish;
+  if (republish?.src !== STREAM_SUBJECT || republish.dest !== republishTo || republish.headers_only === true) {
+    problems.push(
+      `it does not re-publish ${STREAM_SUBJECT} to ${republishTo} (live delivery subscribes there per stream key). ` +
+        `nats-server 2.9 cannot add RePublish to an existing stream: delete it and let the gateway create it ` +
+        `(\`nats stream rm ${settings.name}\`; its stored events go with it), or on nats-server 2.10+ run ` +
+        `\`nats stream edit ${settings.name} --republish-source '${STREAM_SUBJECT}' --republish-destination '${republishTo}'\``,
+    );
   }
   if (c.max_bytes !== settings.maxBytes) {
     problems.push(`max_bytes is ${c.max_bytes}, NATS_STREAM_MAX_BYTES says ${settings.maxBytes}`);

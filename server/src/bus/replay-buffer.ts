@@ -9,6 +9,8 @@ export class ReplayBuffer<T extends { readonly seq: number }> {
   private count = 0;
   /** Every item with `seq > completeAfter` that reached this buffer is still in it. */
   private completeFrom: number;
+  /** The highest sequence evicted. */
+  private evictedUpTo = 0;
 
   constructor(
     readonly capacity: number,
@@ -29,9 +31,15 @@ export class ReplayBuffer<T extends { readonly seq: number }> {
     return this.completeFrom;
   }
 
+  /** From now on the buffer knows it received every item after `seq` (its key's subscription is in effect). */
+  coverAfter(seq: number): void {
+    this.completeFrom = Math.max(seq, this.evictedUpTo);
+  }
+
   push(item: T): void {
     if (this.count === this.capacity) {
       const evicted = this.items[this.start] as T;
+      this.evictedUpTo = evicted.seq;
       this.completeFrom = Math.max(this.completeFrom, evicted.seq);
       this.items[this.start] = item;
       this.start = (this.start + 1) % this.capacity;

@@ -2,7 +2,7 @@ import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import { keyId, type StreamKey } from "@circl-bff/shared";
 import type { BusEvent, EventBus, Unsubscribe } from "../bus/event-bus.js";
 import { isGap } from "../bus/event-bus.js";
-import { parseEventId } from "../bus/position.js";
+import { formatEventId, parseEventId } from "../bus/position.js";
 import { RecentBySeq } from "../bus/recent-by-seq.js";
 import { mergeBySeq, ReplayBuffer } from "../bus/replay-buffer.js";
 import type { Metrics } from "../metrics.js";
@@ -63,9 +63,6 @@ export type OpenRequest = {
   sink: StreamSink;
 };
 
-/** How long a resume waits for this instance to catch up with a position another one handed out. */
-const HEAD_WAIT_MS = 2000;
-
 /** One stream key's live feed on this instance: its bus subscription, replay buffer and streams. */
 type Channel = {
   readonly id: string;
@@ -73,6 +70,8 @@ type Channel = {
   readonly buffer: ReplayBuffer<StreamEvent>;
   readonly sessions: Set<StreamSession>;
   readonly unsubscribe: Unsubscribe;
+  /** The bus's subscription is known to be in effect (and the buffer's coverage set). */
+  covered: boolean;
   /** Since when no stream uses it (a reconnect within `lingerMs` still finds its buffer). */
   idleSince?: number;
 };
@@ -81,12 +80,7 @@ type Channel = {
 export type StreamOpener = Readonly<Pick<OpenRequest, "tenantId" | "userId" | "tokenIds" | "issuedAt">>;
 
 type Plan =
-  | {
-      resumed: true;
-      history: Iterable<StreamEvent> | AsyncIterable<BusEvent>;
-      /** The client already has everything up to here (live events up to it were queued). */
-      skipThrough?: number;
-    }
+  | { resumed: true; history: Iterable<StreamEvent> | AsyncIterable<BusEvent> }
   | { resumed: false; reset?: string };
 
 /**
@@ -163,12 +157,34 @@ export class Hub implements SessionOwner {
     this.sessions.add(session);
     this.metrics.sseConnectionsActive.labels(transport).inc();
     const epoch = this.bus.epoch;
-    const head = this.bus.head();
-    session.ready = this.catchUp(session, request, epoch, head, channels, keys).catch((error: unknown) => {
+    const sync = this.bus.sync;
+    if (sync === undefined || !this.needsSync(channels, request.lastEventId)) {
+      // Attach, then read the head in the same tick: every event after `head` reaches the
+      // session live, everything up to it is history.
+      session.ready = this.catchUp(session, request, epoch, this.bus.head(), channels, keys);
+    } else {
+      // A subscription of the engine's is not in effect yet, or the client holds a position this
+      // instance has not seen: the engine says from where on everything reaches the channels.
+      session.ready = sync.call(this.bus).then((head) => {
+        for (const channel of channels) {
+          if (channel.covered) continue;
+          channel.buffer.coverAfter(head);
+          channel.covered = true;
+        }
+        return this.catchUp(session, request, epoch, head, channels, keys);
+      });
+    }
+    session.ready = session.ready.catch((error: unknown) => {
       this.options.onError?.(error);
       session.end("shutdown");
     });
     return session;
+  }
+
+  private needsSync(channels: readonly Channel[], lastEventId: string | undefined): boolean {
+    if (channels.some((channel) => !channel.covered)) return true;
+    const position = lastEventId === undefined ? undefined : parseEventId(lastEventId);
+    return position !== undefined && position.epoch === this.bus.epoch && position.seq > this.bus.head();
   }
 
   /**
@@ -203,7 +219,6 @@ export class Hub implements SessionOwner {
       await session.replay(toResetEvent(epoch, head, keys[0] as StreamKey, plan.reset, requested, this.now()));
     }
     if (plan.resumed) {
-      if (plan.skipThrough !== undefined) session.skipThrough(plan.skipThrough);
       let sinceYield = 0;
       for await (const item of plan.history) {
         if (session.isClosed) return;
@@ -222,7 +237,7 @@ export class Hub implements SessionOwner {
         }
       }
     }
-    session.goLive();
+    session.goLive(head);
   }
 
   private historyFrame(epoch: string, event: BusEvent): StreamEvent | undefined {
@@ -280,15 +295,12 @@ export class Hub implements SessionOwner {
     const position = parseEventId(lastEventId);
     if (position === undefined) return { resumed: false, reset: "unknown-id" };
     if (position.epoch !== epoch) return { resumed: false, reset: "epoch-changed" };
-    if (position.seq > head) {
-      // Another instance may have handed this position out a moment before this one saw it.
-      const reached = (await this.bus.waitForHead?.(position.seq, HEAD_WAIT_MS)) ?? false;
-      return reached
-        ? { resumed: true, history: [], skipThrough: position.seq }
-        : { resumed: false, reset: "unknown-id" };
-    }
+    // `head` is at least every position the bus has handed out (see `EventBus.sync`).
+    if (position.seq > head) return { resumed: false, reset: "unknown-id" };
     if (position.seq === head) return { resumed: true, history: [] };
-    if (channels.every((channel) => channel.buffer.completeAfter <= position.seq)) {
+    // The buffers hold everything up to the bus's own head; a later `head` (from `sync`) is read
+    // from the store.
+    if (head <= this.bus.head() && channels.every((channel) => channel.buffer.completeAfter <= position.seq)) {
       const history = mergeBySeq(channels.map((channel) => channel.buffer.slice(position.seq, head)));
       this.metrics.replayEvents.labels("buffer").inc(history.length);
       return { resumed: true, history };
@@ -315,21 +327,37 @@ export class Hub implements SessionOwner {
       return existing;
     }
     const sessions = new Set<StreamSession>();
-    // The buffer knows nothing before this moment; resuming from earlier goes to the bus.
-    const buffer = new ReplayBuffer<StreamEvent>(this.options.replayBufferSize, this.bus.head());
+    // The buffer knows nothing before the subscription takes effect; resuming from earlier goes
+    // to the bus. With `sync`, that is known once it answers (`open`).
+    const covered = this.bus.sync === undefined;
+    const buffer = new ReplayBuffer<StreamEvent>(
+      this.options.replayBufferSize,
+      covered ? this.bus.head() : Number.MAX_SAFE_INTEGER,
+    );
     const unsubscribe = this.bus.subscribe(key, (busEvent) => {
       const event = this.frame(this.bus.epoch, busEvent);
       if (event === undefined) return;
       buffer.push(event);
       for (const session of sessions) session.push(event);
     });
-    const channel: Channel = { id, key, buffer, sessions, unsubscribe };
+    const channel: Channel = { id, key, buffer, sessions, unsubscribe, covered };
     this.channels.set(id, channel);
     return channel;
   }
 
   frameSent(session: StreamSession): void {
     this.metrics.framesSent[session.sink.transport]++;
+  }
+
+  outOfOrder(session: StreamSession, event: StreamEvent): void {
+    // Never a silent gap: the client learns that an event before its position was missed, and
+    // its position stays valid for a resume.
+    this.metrics.streamResets.labels("out-of-order").inc();
+    this.options.onError?.(new Error(`event ${event.seq} arrived after ${session.position} on a live stream`));
+    const id = formatEventId(this.bus.epoch, session.position);
+    session.interject(
+      toResetEvent(this.bus.epoch, session.position, session.keys[0] as StreamKey, "out-of-order", id, this.now()),
+    );
   }
 
   slowConsumer(session: StreamSession): void {

@@ -6,12 +6,14 @@ import type { EndReason, StreamSink } from "./stream-sink.js";
 /** What a session reports to (the hub): one object for all sessions, no closures per session. */
 export interface SessionOwner {
   frameSent(session: StreamSession): void;
+  /** A live event arrived after a later one was sent (a repaired loss): the client must be told. */
+  outOfOrder(session: StreamSession, event: StreamEvent): void;
   slowConsumer(session: StreamSession): void;
   sessionClosed(session: StreamSession): void;
 }
 
 /**
- * One client's view of its two keys. Live events that arrive while history is being replayed
+ * One client's view of its keys. Live events that arrive while history is being replayed
  * are queued, then sent after it, skipping what history already covered: nothing is lost
  * between attach and backfill, nothing is sent twice.
  */
@@ -20,6 +22,8 @@ export class StreamSession {
   private pending: StreamEvent[] = [];
   private pendingSize = 0;
   private lastSeq = -1;
+  /** Live delivery starts after this position; everything up to it is history (or before the stream). */
+  private liveFrom = Number.POSITIVE_INFINITY;
   private closed = false;
   /** Settles when history has been replayed and the session is live (or closed). */
   ready: Promise<void> = Promise.resolve();
@@ -40,6 +44,11 @@ export class StreamSession {
     readonly presence = false,
   ) {}
 
+  /** The last position sent. */
+  get position(): number {
+    return this.lastSeq;
+  }
+
   get isClosed(): boolean {
     return this.closed;
   }
@@ -53,7 +62,7 @@ export class StreamSession {
       if (this.pendingSize > this.maxPendingBytes) this.overflow();
       return;
     }
-    this.send(event);
+    this.send(event, true);
   }
 
   /**
@@ -61,26 +70,33 @@ export class StreamSession {
    * and the caller must wait: an `await` per replayed event costs a promise turn each.
    */
   replay(event: StreamEvent): Promise<void> | undefined {
-    this.send(event);
+    this.send(event, false);
     if (!this.closed && this.sink.pendingBytes() > this.maxPendingBytes / 2) return this.sink.waitForRoom();
     return undefined;
   }
 
-  /** The client already has every event up to `seq`: queued live events up to it are not sent. */
-  skipThrough(seq: number): void {
-    this.lastSeq = Math.max(this.lastSeq, seq);
-  }
-
-  /** Ends catch-up: queued live events after the last replayed one, then direct delivery. */
-  goLive(): void {
+  /**
+   * Ends catch-up: the client has every event up to `head` (history, or before the stream
+   * began); then queued live events after it, then direct delivery.
+   */
+  goLive(head: number): void {
+    this.liveFrom = head;
+    this.lastSeq = Math.max(this.lastSeq, head);
     const queued = this.pending;
     this.pending = [];
     this.pendingSize = 0;
     for (const event of queued) {
       if (this.closed) return;
-      this.send(event);
+      this.send(event, true);
     }
     this.catchingUp = false;
+  }
+
+  /** Sends a gateway event now, whatever its position (a `reset` after a live loss). */
+  interject(event: StreamEvent): void {
+    if (this.closed) return;
+    this.sink.deliver(event);
+    if (this.sink.pendingBytes() > this.maxPendingBytes) this.overflow();
   }
 
   /** The hub's shared timer: deadline, then the sink's heartbeat. */
@@ -108,14 +124,18 @@ export class StreamSession {
     this.owner.sessionClosed(this);
   }
 
-  private send(event: StreamEvent): void {
+  private send(event: StreamEvent, live: boolean): void {
     if (this.closed) return;
     if (event.untracked === true) {
       this.sink.deliver(event);
       if (this.sink.pendingBytes() > this.maxPendingBytes) this.overflow();
       return;
     }
-    if (event.seq <= this.lastSeq) return;
+    if (event.seq <= this.lastSeq) {
+      // Live and after the history, yet behind what was sent: only a lost message repaired late.
+      if (live && event.seq > this.liveFrom) this.owner.outOfOrder(this, event);
+      return;
+    }
     this.lastSeq = event.seq;
     if (this.types !== undefined && event.envelope.type !== "reset" && !this.types.has(event.envelope.type)) return;
     this.sink.deliver(event);

@@ -40,7 +40,7 @@ export class NatsCluster {
         path.join(node.dir, "nats.conf"),
         [
           `server_name: ${node.name}`,
-          "listen: 127.0.0.1:" + node.port,
+          `listen: 127.0.0.1:${node.port}`,
           `jetstream { store_dir: "${node.dir}" }`,
           `cluster { name: circl, listen: "127.0.0.1:${node.clusterPort}", routes: [${routes.join(", ")}] }`,
         ].join("\n"),
