@@ -21,6 +21,12 @@ const BACKLOG_PULL_MESSAGES = 256;
  * 10,000 events and 16 MiB of message bodies (~0.5 KB per event of the benchmark's size).
  */
 const RECENT_BACKLOG = { maxItems: 10_000, maxBytes: 16 * 1024 * 1024 };
+/**
+ * A read that receives nothing for this long is given up (and fails, never ends short): an
+ * ordered consumer whose connection dropped can otherwise wait for missed heartbeats for a long
+ * time. The callers retry (live delivery) or end the stream so the client resumes (history).
+ */
+const READ_IDLE_MS = 5000;
 
 /** Turns a stored message of a known key into an event, or `undefined` (invalid: skipped). */
 export type StoredDecoder = (message: JsMsg, key: StreamKey, live: boolean) => BusEvent | undefined;
@@ -88,6 +94,13 @@ export class BacklogReader {
     await this.slots.acquire();
     let consumer: Awaited<ReturnType<JetStreamClient["consumers"]["get"]>> | undefined;
     let messages: ConsumerMessages | undefined;
+    let lastProgress = Date.now();
+    /** False while the reader holds the events (a slow client is not a stalled read). */
+    let waiting = true;
+    let complete = false;
+    const idle = setInterval(() => {
+      if (waiting && Date.now() - lastProgress > READ_IDLE_MS) messages?.stop(new Error("backlog read stalled"));
+    }, 1000);
     try {
       consumer = await this.js.consumers.get(this.options.streamName, {
         filter_subjects: filter,
@@ -102,6 +115,7 @@ export class BacklogReader {
       let confirmed = after;
       let chunk: BusEvent[] = [];
       for await (const message of messages) {
+        waiting = false;
         const finished = message.seq >= upTo || message.info.pending === 0;
         const key = message.seq <= upTo ? wanted.get(message.subject) : undefined;
         if (key !== undefined) {
@@ -115,9 +129,16 @@ export class BacklogReader {
           chunk = [];
           confirmed = message.seq;
         }
-        if (finished) break;
+        if (finished) {
+          complete = true;
+          break;
+        }
+        lastProgress = Date.now();
+        waiting = true;
       }
+      if (!complete) throw new Error("backlog read stopped before its end");
     } finally {
+      clearInterval(idle);
       if (messages !== undefined) {
         this.reads.delete(messages);
         messages.stop();

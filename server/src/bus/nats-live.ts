@@ -288,6 +288,8 @@ export class LiveDelivery {
       }
       for (const feed of feeds) feed.accountedUpTo = Math.max(feed.accountedUpTo, last);
       if (last > this.headSeq) this.headSeq = last;
+      // Events found that live delivery had not passed on: a gap, now repaired.
+      if (delivered > 0) this.options.metrics.natsGapRepairs.inc();
       this.options.logger.info({ reason, from, to: last, keys: feeds.length, delivered }, "live delivery caught up");
     });
   }

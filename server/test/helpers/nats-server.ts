@@ -64,13 +64,16 @@ export class NatsServer {
     return this.output.slice(-4000);
   }
 
-  /** `maxPayload`: the server's `max_payload` (16 MB unless a test needs a small one). */
-  static async create(maxPayload = 16 * 1024 * 1024): Promise<NatsServer> {
+  /**
+   * `maxPayload`: the server's `max_payload` (16 MB unless a test needs a small one); `extra`:
+   * more configuration lines (e.g. a small `max_pending` to provoke slow consumers).
+   */
+  static async create(maxPayload = 16 * 1024 * 1024, extra = ""): Promise<NatsServer> {
     const binary = findNatsServer();
     if (binary === undefined) throw new Error("nats-server not found");
     const dir = await mkdtemp(path.join(tmpdir(), "circl-nats-"));
     // Backends may send up to 16 MB here, so the gateway's own size limit is what gets tested.
-    await writeFile(path.join(dir, "nats.conf"), `max_payload: ${maxPayload}\n`);
+    await writeFile(path.join(dir, "nats.conf"), `max_payload: ${maxPayload}\n${extra}`);
     const server = new NatsServer(binary, await freePort(), dir);
     await server.start();
     return server;

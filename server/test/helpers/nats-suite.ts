@@ -14,8 +14,8 @@ export type NatsFixture = {
 };
 
 /** Starts a suite's own nats-server and a backend-side connection to it. */
-export async function startNats(maxPayload?: number): Promise<NatsFixture> {
-  const server = await NatsServer.create(maxPayload);
+export async function startNats(maxPayload?: number, serverConfig?: string): Promise<NatsFixture> {
+  const server = await NatsServer.create(maxPayload, serverConfig);
   const nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
   return { server, nc, js: jetstream(nc), jsm: await jetstreamManager(nc) };
 }
@@ -73,13 +73,13 @@ export async function eventually(check: () => Promise<boolean> | boolean, timeou
  * gone — the server restarted (`restartAfterEach`, for outage tests) and the stream deleted.
  * One after-each hook does it all in that order (vitest runs separate hooks in reverse order).
  */
-export function natsSuite(options: { maxPayload?: number; restartAfterEach?: boolean } = {}) {
+export function natsSuite(options: { maxPayload?: number; serverConfig?: string; restartAfterEach?: boolean } = {}) {
   const available = natsAvailable();
   let fixture: NatsFixture | undefined;
   const streams: SseClient[] = [];
   const closers: (() => Promise<unknown>)[] = [];
   beforeAll(async () => {
-    if (available) fixture = await startNats(options.maxPayload);
+    if (available) fixture = await startNats(options.maxPayload, options.serverConfig);
   });
   afterAll(async () => {
     await stopNats(fixture);
