@@ -28,6 +28,7 @@ describe.skipIf(!available)("NATS bus: stream setup", () => {
       duplicate_window: 120_000_000_000,
       max_age: 2 * 3600 * 1_000_000_000,
       max_bytes: 10_485_760,
+      republish: { src: "events.>", dest: "circl-bff.live.EVENTS.>" },
     });
     expect(gw.app.bus.epoch).toMatch(/^[a-z0-9]{1,32}$/);
     const ready = await fetch(`${gw.url}/ready`);
@@ -41,6 +42,21 @@ describe.skipIf(!available)("NATS bus: stream setup", () => {
     await deleteStream(suite.nats.jsm);
     await suite.nats.jsm.streams.add({ name: "EVENTS", subjects: ["events.>"], max_age: 3600 * 1_000_000_000 });
     await expect(gateway()).rejects.toThrow(/max_age is 3600000 ms, NATS_STREAM_MAX_AGE says 86400000 ms/);
+    // A stream of an earlier version (no RePublish, which nats-server 2.9 cannot add): the exact fix.
+    await deleteStream(suite.nats.jsm);
+    await suite.nats.jsm.streams.add({
+      name: "EVENTS",
+      subjects: ["events.>"],
+      duplicate_window: 120_000_000_000,
+      max_age: 86_400 * 1_000_000_000,
+      max_bytes: 1_073_741_824,
+    });
+    const refused = gateway();
+    await expect(refused).rejects.toThrow(/does not re-publish events\.> to circl-bff\.live\.EVENTS\.>/);
+    await expect(refused).rejects.toThrow(/nats stream rm EVENTS/);
+    await expect(refused).rejects.toThrow(
+      /nats stream edit EVENTS --republish-source 'events\.>' --republish-destination 'circl-bff\.live\.EVENTS\.>'/,
+    );
   });
 
   it("adopts an existing compatible stream and keeps its epoch across gateway restarts", async () => {
