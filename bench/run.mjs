@@ -16,6 +16,7 @@ import {
   resume,
   startProxyTarget,
   startResumeTarget,
+  twoInstances,
 } from "./lib/scenarios.mjs";
 import { probeSpeed } from "./lib/speed-probe.mjs";
 import { medianFigures } from "./lib/stats.mjs";
@@ -26,6 +27,7 @@ import {
   STREAM_TARGETS,
   startGateway,
   startGatewayOnNats,
+  startTwoGatewaysOnNats,
 } from "./lib/targets.mjs";
 import { topicAssignment } from "./lib/topics.mjs";
 
@@ -282,6 +284,24 @@ const SCENARIOS = [
         key: "p99Ms",
         difference: true,
       },
+    ],
+  },
+  {
+    id: "nats-two-instances",
+    title: "Two instances on one NATS",
+    description: `Two gateways on one nats-server. A serves ${n(1000)} streams of one tenant at full fan-out (a backend publishes ~200-byte broadcasts to JetStream in scenario 1's closed loop); B serves ${n(100)} streams of another tenant and follows none of A's keys. CPU-seconds of each over the whole loop (warm-up included): what B pays for events none of its clients want. Before interest-based delivery every instance read and decoded every event.`,
+    targets: ["gateway-nats-two"],
+    start: () => startTwoGatewaysOnNats({ otherStreams: n(100) }),
+    run: (t) => twoInstances(t, { streams: n(1000), otherStreams: n(100), warmupMs, durationMs }),
+    columns: [
+      { key: "eventsPerSec", label: "A: delivered events/s" },
+      { key: "aCpuSeconds", label: "A CPU-s", digits: 2 },
+      { key: "bCpuSeconds", label: "B CPU-s", digits: 3 },
+      { key: "bOverA", label: "B / A CPU", digits: 3 },
+    ],
+    headline: { key: "bOverA", label: "B's CPU-seconds / A's", lowerIsBetter: true, digits: 3 },
+    ratios: [
+      ratio("B CPU-s / A CPU-s (B follows none of the events)", "gateway-nats-two", undefined, "bOverA", ["<", 0.05]),
     ],
   },
   {

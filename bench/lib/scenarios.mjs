@@ -1,6 +1,6 @@
 import { connect as natsConnect } from "@nats-io/transport-node";
 import { getLoad, httpJson } from "./http.mjs";
-import { cpuMeter, freePort, rssBytes, startProcess } from "./proc.mjs";
+import { cpuMeter, cpuSeconds, freePort, rssBytes, startProcess } from "./proc.mjs";
 import { quantile } from "./stats.mjs";
 import { Fleet } from "./streams.mjs";
 import { accessToken, SERVER_CORE, STREAM_TARGETS, startGateway, TENANT, topicBearer } from "./targets.mjs";
@@ -116,6 +116,29 @@ export async function fanout(target, { streams, warmupMs, durationMs, window = 6
     },
     request,
   );
+}
+
+/**
+ * 1a. Two instances on one NATS (`startTwoGatewaysOnNats`): A's streams take a backend's
+ * broadcasts at full fan-out (scenario 1's loop), B holds `otherStreams` streams of another
+ * tenant. Each instance's CPU-seconds over the whole loop: B's is what an instance pays for
+ * events none of its clients follow. B's streams must receive nothing.
+ */
+export async function twoInstances(target, { streams, otherStreams, warmupMs, durationMs }) {
+  const other = new Fleet({ marker: target.marker });
+  try {
+    await other.open(otherStreams, { kind: "sse", port: target.other.port, request: target.otherStreamRequest });
+    const a0 = cpuSeconds(target.proc.pid);
+    const b0 = cpuSeconds(target.other.proc.pid);
+    const figures = await fanout(target, { streams, warmupMs, durationMs });
+    const aCpuSeconds = cpuSeconds(target.proc.pid) - a0;
+    const bCpuSeconds = cpuSeconds(target.other.proc.pid) - b0;
+    checkFleet(other);
+    if (other.events > 0) throw new Error(`B's streams received ${other.events} events of another tenant`);
+    return { eventsPerSec: figures.eventsPerSec, aCpuSeconds, bCpuSeconds, bOverA: bCpuSeconds / aCpuSeconds };
+  } finally {
+    other.close();
+  }
 }
 
 /**

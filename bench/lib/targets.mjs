@@ -267,6 +267,42 @@ async function startGatewayOnNatsWithBackend(opts) {
   };
 }
 
+/** A token of another tenant than the benchmark's (`other`), for streams that must not see its events. */
+async function otherTenantToken(sub) {
+  return new SignJWT({ tenantId: "other", roles: [] })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setSubject(sub)
+    .setIssuedAt()
+    .setExpirationTime("6h")
+    .sign(secret);
+}
+
+/**
+ * Two gateways on one nats-server: A is the target (a backend publishes the benchmark tenant's
+ * broadcasts to JetStream, A delivers them), B (`other`) serves streams of another tenant only.
+ */
+export async function startTwoGatewaysOnNats({ otherStreams, ...opts }) {
+  const a = await startGatewayOnNatsWithBackend(opts);
+  if (a.unavailable !== undefined) return a;
+  try {
+    const b = await startGateway({ ...opts, env: { NATS_URL: a.nats.url } });
+    const others = [];
+    for (let i = 0; i < otherStreams; i++) others.push(await otherTenantToken(`o${i}`));
+    return {
+      ...a,
+      other: b,
+      otherStreamRequest: (i) => ({ path: "/events/stream", headers: { authorization: `Bearer ${others[i]}` } }),
+      async stop() {
+        await b.stop();
+        await a.stop();
+      },
+    };
+  } catch (error) {
+    await a.stop();
+    throw error;
+  }
+}
+
 /**
  * The stream targets by name. The NATS targets spawn their own nats-server and report
  * themselves unavailable when the gateway of this build ignores NATS_URL (its /ready says bus
