@@ -83,6 +83,31 @@ describe.skipIf(!available)("interest-based live delivery", () => {
     expect(client.events.some((e) => e.event === "reset")).toBe(false);
   });
 
+  it("a loss found only after a later event of another key went out is a reset at the stream's position, never a silent gap", async () => {
+    const gw = await gateway();
+    const token = await gw.token({ sub: "u1", tenantId: "t1" });
+    const client = await stream(gw, token);
+    const lost = dropLiveSubscription(gw, { tenant: "t1", user: "u1" });
+    await lost.dropped;
+    const missed = await suite.nats.js.publish(personalSubject("t1", "u1"), body({ type: "personal", data: 1 }));
+    const broadcast = await suite.nats.js.publish(broadcastSubject("t1"), body({ type: "broadcast", data: 2 }));
+    await client.waitForData(1);
+    await lost.restore();
+    const next = await suite.nats.js.publish(personalSubject("t1", "u1"), body({ type: "personal", data: 3 }));
+
+    await client.waitForData(2);
+    const epoch = gw.app.bus.epoch;
+    expect(client.events.slice(1).map((e) => [e.event, e.id])).toEqual([
+      ["broadcast", `${epoch}-${broadcast.seq}`],
+      ["reset", `${epoch}-${broadcast.seq}`],
+      ["personal", `${epoch}-${next.seq}`],
+    ]);
+    const reset = client.envelopes<{ data: { reason: string } }>()[1];
+    expect(reset?.data.reason).toBe("out-of-order");
+    expect(missed.seq).toBeLessThan(broadcast.seq);
+    expect(await metric(gw, "nats_gap_repairs_total")).toBe(1);
+  });
+
   it("a slow consumer cut off by the server reconnects and catches every stream up: every event once, in order", {
     timeout: 60_000,
   }, async () => {
