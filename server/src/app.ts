@@ -27,7 +27,7 @@ import { defaultMaxSockets } from "./http/socket-cap.js";
 import { registerStreamRoute } from "./http/stream-route.js";
 import { registerTokenRoute } from "./http/token-route.js";
 import { loggerOptions } from "./logger.js";
-import { createMetrics, durationObserver, type Metrics } from "./metrics.js";
+import { createMetrics, durationObserver, initBusSeries, type Metrics } from "./metrics.js";
 import { PresenceTracker } from "./presence/presence-tracker.js";
 import { IdempotencyStore } from "./proxy/idempotency-store.js";
 import { createOperationCaller } from "./proxy/operation-caller.js";
@@ -102,6 +102,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     (config.nats.urls === undefined
       ? new MemoryBus({ historySize: config.replayBufferSize, now })
       : await connectNats(config, metrics, app, deps.onStreamReplaced));
+  initBusSeries(metrics, bus);
   const presence = new PresenceTracker(bus, {
     refreshMs: PRESENCE_REFRESH_MS,
     expireMs: PRESENCE_EXPIRE_MS,
