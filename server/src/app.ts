@@ -302,8 +302,23 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     behindTrustedProxy: config.trustProxy !== false,
   });
   if (config.demoPage) registerDemoRoutes(app, { devToken: config.production ? undefined : deps.devToken });
+  logExposure(app, config);
 
   return Object.assign(app as FastifyInstance, { hub, bus, metrics, presence });
+}
+
+/**
+ * In production, start-up says what is exposed beyond the API: a `/metrics` anyone can read (no
+ * `METRICS_TOKEN`) is a warning, the demo page (served only when `DEMO_PAGE=true` asks) a notice.
+ */
+function logExposure(app: FastifyInstance, config: Config): void {
+  if (!config.production) return;
+  if (config.metricsToken === undefined) {
+    app.log.warn(
+      "METRICS_TOKEN is not set: /metrics is public; set METRICS_TOKEN or keep the port away from untrusted networks",
+    );
+  }
+  if (config.demoPage) app.log.info("DEMO_PAGE=true: the demo page is served at /");
 }
 
 /** The HTTP client (undici) is loaded only when `UPSTREAM_URL` asks for it. */
