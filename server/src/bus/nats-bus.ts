@@ -10,6 +10,7 @@ import {
   type StreamInfo,
 } from "@nats-io/jetstream";
 import { connect, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { busTracing } from "../telemetry/bus-tracing.js";
 import { decodeMessage, encodeMessage, type InvalidReason, type MessageCatalog } from "./bus-message.js";
 import { ClusterDeadLetters } from "./cluster-dead-letters.js";
 import {
@@ -281,6 +282,7 @@ export class NatsBus implements EventBus {
       const ack = await this.js.publish(subjectForKey(key), payload, {
         msgID: msgId,
         timeout: this.options.publishTimeoutMs,
+        headers: busTracing?.natsHeaders(),
       });
       return { status: ack.duplicate ? "duplicate" : "published", position: { epoch: this.epoch, seq: ack.seq } };
     } catch (error) {
@@ -590,7 +592,13 @@ export class NatsBus implements EventBus {
     this.lastSeq = seq;
     if (this.headWaiters.length > 0) this.wakeHeadWaiters();
     if (event === undefined) return;
-    this.listeners.dispatch(message.subject, event, (error) =>
+    if (busTracing !== undefined && this.listeners.has(message.subject)) {
+      busTracing.deliverNats(message.subject, seq, message.headers, () => this.dispatch(message.subject, event, seq));
+    } else this.dispatch(message.subject, event, seq);
+  }
+
+  private dispatch(subject: string, event: BusEvent, seq: number): void {
+    this.listeners.dispatch(subject, event, (error) =>
       this.options.logger.error({ err: error, seq }, "event listener failed"),
     );
   }
