@@ -27,7 +27,7 @@ import { defaultMaxSockets } from "./http/socket-cap.js";
 import { registerStreamRoute } from "./http/stream-route.js";
 import { registerTokenRoute } from "./http/token-route.js";
 import { loggerOptions } from "./logger.js";
-import { createMetrics, durationObserver, type Metrics } from "./metrics.js";
+import { createMetrics, durationObserver, initBusSeries, type Metrics } from "./metrics.js";
 import { PresenceTracker } from "./presence/presence-tracker.js";
 import { IdempotencyStore } from "./proxy/idempotency-store.js";
 import { createOperationCaller } from "./proxy/operation-caller.js";
@@ -102,6 +102,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     (config.nats.urls === undefined
       ? new MemoryBus({ historySize: config.replayBufferSize, now })
       : await connectNats(config, metrics, app, deps.onStreamReplaced));
+  initBusSeries(metrics, bus);
   const presence = new PresenceTracker(bus, {
     refreshMs: PRESENCE_REFRESH_MS,
     expireMs: PRESENCE_EXPIRE_MS,
@@ -301,8 +302,23 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     behindTrustedProxy: config.trustProxy !== false,
   });
   if (config.demoPage) registerDemoRoutes(app, { devToken: config.production ? undefined : deps.devToken });
+  logExposure(app, config);
 
   return Object.assign(app as FastifyInstance, { hub, bus, metrics, presence });
+}
+
+/**
+ * In production, start-up says what is exposed beyond the API: a `/metrics` anyone can read (no
+ * `METRICS_TOKEN`) is a warning, the demo page (served only when `DEMO_PAGE=true` asks) a notice.
+ */
+function logExposure(app: FastifyInstance, config: Config): void {
+  if (!config.production) return;
+  if (config.metricsToken === undefined) {
+    app.log.warn(
+      "METRICS_TOKEN is not set: /metrics is public; set METRICS_TOKEN or keep the port away from untrusted networks",
+    );
+  }
+  if (config.demoPage) app.log.info("DEMO_PAGE=true: the demo page is served at /");
 }
 
 /** The HTTP client (undici) is loaded only when `UPSTREAM_URL` asks for it. */

@@ -67,7 +67,14 @@ export type Config = {
   eventLoopMaxDelayMs: number;
   /** How long a revocation is kept: at least the longest access-token lifetime you issue. */
   revocationTtlS: number;
+  /**
+   * OpenTelemetry traces over OTLP/HTTP to `url` (the traces endpoint, `…/v1/traces`); undefined:
+   * tracing is off and nothing of the OpenTelemetry SDK is loaded.
+   */
+  tracing?: { url: URL; protocol: OtlpProtocol };
 };
+
+export type OtlpProtocol = "http/protobuf" | "http/json";
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -133,6 +140,10 @@ const duration = (fallback: string) =>
     })
     .pipe(z.number().int().min(1000, { message: "must be at least 1s" }));
 
+const otlpProtocol = z
+  .enum(["http/protobuf", "http/json"], { message: "must be http/protobuf or http/json (grpc is not supported)" })
+  .optional();
+
 const envSchema = z.object({
   NODE_ENV: optionalString,
   PORT: whole({ unit: "", min: 0, max: 65535, kind: "a port number (0-65535)" }).transform((n) => n ?? 3000),
@@ -183,6 +194,13 @@ const envSchema = z.object({
   EVENT_LOOP_MAX_DELAY_MS: int(1000, 0, "milliseconds"),
   MAX_SOCKETS: whole({ unit: "sockets", min: 1 }),
   REVOCATION_TTL_S: int(86_400, 1, "seconds"),
+  // The OpenTelemetry SDK's standard variables that decide whether and where traces go; the SDK
+  // reads the others itself (OTEL_SERVICE_NAME, OTEL_EXPORTER_OTLP_HEADERS, OTEL_TRACES_SAMPLER, ...).
+  OTEL_SDK_DISABLED: bool,
+  OTEL_EXPORTER_OTLP_ENDPOINT: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  OTEL_EXPORTER_OTLP_PROTOCOL: otlpProtocol,
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: otlpProtocol,
 });
 
 const encoder = new TextEncoder();
@@ -321,6 +339,26 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     eventLoopMaxDelayMs: e.EVENT_LOOP_MAX_DELAY_MS,
     maxSockets: e.MAX_SOCKETS,
     revocationTtlS: e.REVOCATION_TTL_S,
+    tracing: tracingSettings(e),
+  };
+}
+
+/**
+ * On when an OTLP endpoint is set (and `OTEL_SDK_DISABLED` is not true). As the OpenTelemetry
+ * specification says: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is the traces URL as it is, the
+ * general `OTEL_EXPORTER_OTLP_ENDPOINT` gets `/v1/traces` appended; protobuf unless set.
+ */
+function tracingSettings(e: z.infer<typeof envSchema>): Config["tracing"] {
+  if (e.OTEL_SDK_DISABLED === true) return undefined;
+  const url =
+    e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ??
+    (e.OTEL_EXPORTER_OTLP_ENDPOINT === undefined
+      ? undefined
+      : `${e.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, "")}/v1/traces`);
+  if (url === undefined) return undefined;
+  return {
+    url: new URL(url),
+    protocol: e.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? e.OTEL_EXPORTER_OTLP_PROTOCOL ?? "http/protobuf",
   };
 }
 

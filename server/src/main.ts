@@ -17,6 +17,17 @@ function readConfig(): Config {
 }
 
 let config = readConfig();
+// Tracing starts before the app is built: its instrumentations attach to each Fastify instance as
+// it is created and to undici's diagnostics channels. Without an OTLP endpoint nothing is loaded.
+const tracing =
+  config.tracing === undefined
+    ? undefined
+    : await import("./telemetry/tracing.js")
+        .then(({ startTracing }) => startTracing(config.tracing as NonNullable<Config["tracing"]>))
+        .catch((error: unknown) => {
+          process.stderr.write(`startup failed: tracing: ${error instanceof Error ? error.message : String(error)}\n`);
+          process.exit(1);
+        });
 // Development without UPSTREAM_URL proxies /api/* to the built-in demo upstream (production: 503).
 let demoUpstream: DemoUpstream | undefined;
 if (!config.production && config.upstream.url === undefined) {
@@ -49,6 +60,10 @@ const app = await buildApp(config, {
   process.stderr.write(`startup failed: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exit(1);
 });
+if (config.tracing !== undefined) {
+  const { url, protocol } = config.tracing;
+  app.log.info({ endpoint: `${url.origin}${url.pathname}`, protocol }, "OpenTelemetry tracing on");
+}
 if (demoUpstream !== undefined) {
   app.log.info(
     { upstream: demoUpstream.url.href },
@@ -61,6 +76,7 @@ closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
   else app.log.info({ signal }, "shutting down");
   await app.close();
   await demoUpstream?.close();
+  await tracing?.shutdown(); // sends the spans still batched
 });
 
 await app.listen({ port: config.port, host: config.host });

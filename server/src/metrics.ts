@@ -1,5 +1,35 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
+/**
+ * The label values each labelled series can take, where they are known in advance. Every one is
+ * exported at 0 from the first scrape (Prometheus' instrumentation guidance): `rate()` and alerts
+ * see a series start at 0 instead of appearing with its first event, and a dashboard shows 0, not
+ * "no data". Open-ended labels (HTTP routes and status codes) appear with their first use.
+ */
+const KNOWN_LABELS = {
+  transport: ["raw", "trpc"],
+  resetReason: ["unknown-id", "epoch-changed", "position-expired"],
+  /** `bus` or `jetstream` (the bus's replaySource) is added by `initBusSeries`. */
+  replaySource: ["buffer"],
+  publishStatus: ["published", "duplicate", "queued"],
+  rateLimitScope: ["ip", "token-ip", "user", "stream"],
+  invalidReason: ["subject", "size", "json", "schema", "unknown-type"],
+  /** The fixed reasons of auth/auth-error.ts and auth/authenticator.ts (claim_* ones vary). */
+  authReason: [
+    "missing",
+    "malformed_header",
+    "malformed",
+    "expired",
+    "signature",
+    "algorithm",
+    "unknown_key",
+    "jwks_unavailable",
+    "revoked",
+    "access_token_in_url",
+    "stream_token_as_access_token",
+  ],
+} as const;
+
 /** The gateway's Prometheus metrics, one registry per app so tests can run several apps. */
 export function createMetrics() {
   const registry = new Registry();
@@ -9,7 +39,7 @@ export function createMetrics() {
   const framesReported = { raw: 0, trpc: 0 };
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
-  return {
+  const metrics = {
     registry,
     sseConnectionsActive: new Gauge({
       name: "sse_connections_active",
@@ -126,9 +156,26 @@ export function createMetrics() {
       registers,
     }),
   };
+  for (const transport of KNOWN_LABELS.transport) {
+    metrics.sseConnectionsActive.set({ transport }, 0);
+    metrics.sseMessagesSent.inc({ transport }, 0);
+    metrics.sseSlowConsumerDisconnects.inc({ transport }, 0);
+  }
+  for (const reason of KNOWN_LABELS.resetReason) metrics.streamResets.inc({ reason }, 0);
+  for (const source of KNOWN_LABELS.replaySource) metrics.replayEvents.inc({ source }, 0);
+  for (const status of KNOWN_LABELS.publishStatus) metrics.eventsPublished.inc({ status }, 0);
+  for (const scope of KNOWN_LABELS.rateLimitScope) metrics.rateLimited.inc({ scope }, 0);
+  for (const reason of KNOWN_LABELS.invalidReason) metrics.natsMessagesInvalid.inc({ reason }, 0);
+  for (const reason of KNOWN_LABELS.authReason) metrics.authFailures.inc({ reason }, 0);
+  return metrics;
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** The series that depend on the bus the app runs on, at 0 from the first scrape too. */
+export function initBusSeries(metrics: Metrics, bus: { replaySource: string }): void {
+  metrics.replayEvents.inc({ source: bus.replaySource }, 0);
+}
 
 /**
  * Records request durations with the histogram's labelled children made once per (method, route,

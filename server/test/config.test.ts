@@ -358,3 +358,42 @@ describe("loadConfig refuses invalid values (in every mode)", () => {
     ]);
   });
 });
+
+describe("loadConfig: OpenTelemetry tracing", () => {
+  it("is off unless an OTLP endpoint is set", () => {
+    expect(loadConfig({}).tracing).toBeUndefined();
+    expect(loadConfig({ OTEL_SERVICE_NAME: "gw" }).tracing).toBeUndefined();
+  });
+
+  it("sends to OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces, as protobuf unless OTEL_EXPORTER_OTLP_PROTOCOL says json", () => {
+    expect(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318/" }).tracing).toEqual({
+      url: new URL("http://collector:4318/v1/traces"),
+      protocol: "http/protobuf",
+    });
+    expect(
+      loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318", OTEL_EXPORTER_OTLP_PROTOCOL: "http/json" })
+        .tracing,
+    ).toEqual({ url: new URL("http://collector:4318/v1/traces"), protocol: "http/json" });
+  });
+
+  it("takes OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as it is, and the traces protocol over the general one", () => {
+    expect(
+      loadConfig({
+        OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318",
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "https://traces.example.com/otlp/traces",
+        OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf",
+        OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "http/json",
+      }).tracing,
+    ).toEqual({ url: new URL("https://traces.example.com/otlp/traces"), protocol: "http/json" });
+  });
+
+  it("is off with OTEL_SDK_DISABLED=true, and refuses grpc and non-HTTP endpoints", () => {
+    expect(
+      loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318", OTEL_SDK_DISABLED: "true" }).tracing,
+    ).toBeUndefined();
+    expect(
+      problems({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4317", OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" }),
+    ).toEqual(["OTEL_EXPORTER_OTLP_PROTOCOL: must be http/protobuf or http/json (grpc is not supported)"]);
+    expect(problems({ OTEL_EXPORTER_OTLP_ENDPOINT: "collector:4318" })).toHaveLength(1);
+  });
+});

@@ -25,6 +25,15 @@ function stderrLines(gateway: SpawnedGateway): string[] {
     .filter((line) => line !== "");
 }
 
+/** The process's pino lines (JSON on stdout). */
+function logLines(gateway: SpawnedGateway): { level: number; msg: string }[] {
+  return gateway
+    .stdout()
+    .split("\n")
+    .filter((line) => line.startsWith("{"))
+    .map((line) => JSON.parse(line) as { level: number; msg: string });
+}
+
 /** The port from pino's "Server listening at http://127.0.0.1:<port>" line. */
 async function listeningPort(gateway: SpawnedGateway): Promise<number> {
   const match = await gateway.waitForStdout(/Server listening at http:\/\/127\.0\.0\.1:(\d+)/);
@@ -153,6 +162,42 @@ describe("node server/dist/main.js", () => {
     expect(gateway.stdout()).not.toContain("export TOKEN=");
     expect(gateway.stdout()).not.toContain("Dev access token");
     expect(gateway.stdout()).not.toContain("development mode");
+    expect(gateway.stderr()).toBe("");
+
+    // /metrics is public without METRICS_TOKEN: start-up says so, once, as a warning.
+    expect((await fetch(`${base}/metrics`)).status).toBe(200);
+    const warnings = logLines(gateway).filter((line) => line.level === 40);
+    expect(warnings.map((line) => line.msg)).toEqual([
+      "METRICS_TOKEN is not set: /metrics is public; set METRICS_TOKEN or keep the port away from untrusted networks",
+    ]);
+
+    gateway.child.kill("SIGTERM");
+    expect(await gateway.waitForExit(5000)).toEqual({ code: 0, signal: null });
+  });
+
+  it("in production, serves the demo page only when DEMO_PAGE=true asks, and a protected /metrics is no warning", async () => {
+    const gateway = startProcess({
+      NODE_ENV: "production",
+      PORT: "0",
+      HOST: "127.0.0.1",
+      JWT_SECRET,
+      STREAM_TOKEN_SECRET,
+      CORS_ORIGINS: "https://app.example.com",
+      METRICS_TOKEN: "scrape-secret-0123456789",
+      DEMO_PAGE: "true",
+    });
+    const base = `http://127.0.0.1:${await listeningPort(gateway)}`;
+
+    const page = await fetch(`${base}/`);
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain("<html");
+    expect(html).not.toContain("circl-dev-token"); // never a dev token in production
+    expect((await fetch(`${base}/metrics`)).status).toBe(401);
+
+    const lines = logLines(gateway);
+    expect(lines.filter((line) => line.level >= 40)).toEqual([]);
+    expect(lines.map((line) => line.msg)).toContain("DEMO_PAGE=true: the demo page is served at /");
     expect(gateway.stderr()).toBe("");
 
     gateway.child.kill("SIGTERM");

@@ -19,6 +19,11 @@ export class KeyListeners {
     };
   }
 
+  /** Whether the key (by `keyId`) has a listener here. */
+  has(id: string): boolean {
+    return this.byKey.has(id);
+  }
+
   /** Hands the event to every listener of the key; a listener that throws does not stop the others. */
   dispatch(id: string, event: BusEvent, onError: (error: unknown) => void): void {
     const listeners = this.byKey.get(id);

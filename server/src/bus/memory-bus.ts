@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { keyId, type StreamKey } from "@circl-bff/shared";
+import { busTracing } from "../telemetry/bus-tracing.js";
 import type {
   BusEvent,
   BusPublishResult,
@@ -84,7 +85,9 @@ export class MemoryBus implements EventBus {
     }
     const id = keyId(key);
     this.remember(id, busEvent);
-    this.listeners.dispatch(id, busEvent, (error) => this.options.onListenerError?.(error));
+    if (busTracing !== undefined && this.listeners.has(id))
+      busTracing.deliverLocal(id, seq, () => this.dispatch(id, busEvent));
+    else this.dispatch(id, busEvent);
     return { status: "published", position: { epoch: this.epoch, seq } };
   }
 
@@ -122,6 +125,10 @@ export class MemoryBus implements EventBus {
     this.closed = true;
     this.listeners.clear();
     this.controlListeners.clear();
+  }
+
+  private dispatch(id: string, event: BusEvent): void {
+    this.listeners.dispatch(id, event, (error) => this.options.onListenerError?.(error));
   }
 
   private remember(id: string, event: BusEvent): void {

@@ -1,5 +1,6 @@
 import { keyId, type StreamKey } from "@circl-bff/shared";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import { busTracing } from "../telemetry/bus-tracing.js";
 import type { BusEvent, Unsubscribe } from "./event-bus.js";
 import type { BacklogReader } from "./nats-backlog.js";
 import type { BusLogger } from "./nats-connection.js";
@@ -237,7 +238,10 @@ export class LiveDelivery {
     feed.accountedUpTo = seq;
     if (seq > this.headSeq) this.headSeq = seq;
     const event = this.options.decode(message, subject, seq, feed.key);
-    if (event !== undefined) this.dispatch(feed, event);
+    if (event === undefined) return true;
+    // Traced: a span per instance, child of the publish span carried in the headers.
+    if (busTracing !== undefined) busTracing.deliverNats(subject, seq, headers, () => this.dispatch(feed, event));
+    else this.dispatch(feed, event);
     return true;
   }
 

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { type StreamKey, subjectForKey } from "@circl-bff/shared";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { busTracing } from "../telemetry/bus-tracing.js";
 import { encodeMessage } from "./bus-message.js";
 import { ClusterDeadLetters } from "./cluster-dead-letters.js";
 import { type BusPublishResult, BusUnavailableError, EventTooLargeError, type OutgoingEvent } from "./event-bus.js";
@@ -101,6 +102,7 @@ export class NatsPublisher {
       const ack = await this.js.publish(subjectForKey(key), payload, {
         msgID: msgId,
         timeout: this.options.publishTimeoutMs,
+        headers: busTracing?.natsHeaders(),
       });
       return {
         status: ack.duplicate ? "duplicate" : "published",

@@ -1,6 +1,7 @@
 import { randomFillSync } from "node:crypto";
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
 import type { Identity } from "../auth/identity.js";
+import { upstreamTraced } from "../telemetry/upstream-tracing.js";
 
 /** RFC 9110 §7.6.1 connection-specific headers, plus the legacy ones proxies still see. */
 const HOP_BY_HOP = [
@@ -151,8 +152,10 @@ export function gatewayHeaders(caller: CallerContext, target: OutgoingHttpHeader
   target["x-tenant-id"] = caller.identity.tenantId;
   target["x-user-id"] = caller.identity.userId;
   target["x-request-id"] = caller.requestId;
-  target.traceparent = caller.trace.traceparent;
-  if (caller.trace.tracestate !== undefined) target.tracestate = caller.trace.tracestate;
+  if (!upstreamTraced) {
+    target.traceparent = caller.trace.traceparent;
+    if (caller.trace.tracestate !== undefined) target.tracestate = caller.trace.tracestate;
+  }
   if (caller.idempotencyKey !== undefined) target["idempotency-key"] = caller.idempotencyKey;
   return target;
 }

@@ -10,6 +10,7 @@ import {
 import { BusUnavailableError, type EventBus, EventTooLargeError } from "../bus/event-bus.js";
 import { formatEventId } from "../bus/position.js";
 import type { Metrics } from "../metrics.js";
+import { busTracing } from "../telemetry/bus-tracing.js";
 import { flushIfIdle } from "./write-coalescer.js";
 
 export class ForbiddenError extends Error {
@@ -85,11 +86,12 @@ export function createEventPublisher(bus: EventBus, metrics: Metrics, grants: To
       input.idempotencyKey === undefined
         ? undefined
         : idempotencyMsgId(identity.tenantId, identity.userId, input.idempotencyKey);
-    const result = await bus.publish(
-      key,
-      { type: input.type, data: input.data ?? null, correlationId: input.correlationId ?? requestId },
-      msgId === undefined ? undefined : { msgId },
-    );
+    const event = { type: input.type, data: input.data ?? null, correlationId: input.correlationId ?? requestId };
+    const options = msgId === undefined ? undefined : { msgId };
+    // Tracing on: a publish span, which the bus carries to every delivering instance.
+    const result = await (busTracing === undefined
+      ? bus.publish(key, event, options)
+      : busTracing.publish(key, bus.kind, () => bus.publish(key, event, options)));
     // The in-process bus has handed the event to this instance's streams: when the loop was
     // idle, their frames leave now instead of after this call's answer (see `flushIfIdle`).
     if (bus.deliversOnPublish) flushIfIdle();
