@@ -336,6 +336,8 @@ export class LiveDelivery {
         return;
       }
     }
+    // Work queued by a listener meanwhile leaves the rest waiting.
+    if (this.heldFrom < this.held.length) return;
     this.held = [];
     this.heldFrom = 0;
   }
