@@ -4,7 +4,7 @@ import rateLimit, { normalizeIP } from "@fastify/rate-limit";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Config } from "../config.js";
 import type { Metrics } from "../metrics.js";
-import { sendError } from "./error-handler.js";
+import { sendError } from "./error-response.js";
 
 /**
  * The budgets (docs/protocol.md, "Endpoints"):

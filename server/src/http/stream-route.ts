@@ -7,7 +7,7 @@ import type { ConnectionLimiter } from "../stream/connection-limiter.js";
 import type { Hub } from "../stream/hub.js";
 import { SocketSink } from "../stream/socket-sink.js";
 import { requireIdentity } from "./authentication.js";
-import { sendError } from "./error-handler.js";
+import { sendError } from "./error-response.js";
 import { admitStream } from "./stream-auth.js";
 
 export const SSE_HEADERS = {

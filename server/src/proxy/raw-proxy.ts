@@ -3,7 +3,7 @@ import { pipeline, Readable } from "node:stream";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Identity } from "../auth/identity.js";
 import { requireIdentity } from "../http/authentication.js";
-import { sendError } from "../http/error-handler.js";
+import { sendError } from "../http/error-response.js";
 import { BodyLimiter } from "./body-limit.js";
 import { IDEMPOTENCY_KEY, IdempotencyStore, type StoredResponse } from "./idempotency-store.js";
 import { checkProxyPath } from "./path-safety.js";
