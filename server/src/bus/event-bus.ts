@@ -1,6 +1,5 @@
 import type { StreamKey } from "@circl-bff/shared";
 import { z } from "zod";
-import type { DeadLetters } from "./publish-queue.js";
 
 /**
  * A stream position: one sequence across all keys, plus the epoch of the bus that assigned it.
@@ -75,6 +74,30 @@ export class BusUnavailableError extends Error {
 /** The event is larger than the engine accepts (NATS `max_payload`): answer 413. */
 export class EventTooLargeError extends Error {
   override readonly name = "EventTooLargeError";
+}
+
+/** A publish that failed for good (NATS bus), as an admin lists it. */
+export type DeadLetter = {
+  id: string;
+  tenantId: string;
+  userId?: string;
+  topic?: string;
+  type: string;
+  data: unknown;
+  correlationId?: string;
+  attempts: number;
+  lastError: string;
+  failedAt: string;
+  /** Listed by another instance, whose messages could not carry `data` (list it there). */
+  dataOmitted?: true;
+};
+
+/** Dead letters of one tenant, for admins (`admin.deadLetters.*`). */
+export interface DeadLetters {
+  list(tenantId: string): DeadLetter[] | Promise<DeadLetter[]>;
+  /** Moves the entry back into the publish queue; false when there is no such entry (or the queue is full). */
+  retry(tenantId: string, id: string): boolean | Promise<boolean>;
+  drop(tenantId: string, id: string): boolean | Promise<boolean>;
 }
 
 export interface EventBus {

@@ -18,6 +18,7 @@ import {
   BusUnavailableError,
   type ControlMessage,
   controlMessageSchema,
+  type DeadLetters,
   type EventBus,
   EventTooLargeError,
   type Gap,
@@ -33,7 +34,7 @@ import {
   streamEpoch,
 } from "./nats-stream-setup.js";
 import { PublishJournal } from "./publish-journal.js";
-import { type DeadLetters, type PendingPublish, PublishQueue, type SendOutcome } from "./publish-queue.js";
+import { type PendingPublish, PublishQueue, type SendOutcome } from "./publish-queue.js";
 import { RecentBySeq } from "./recent-by-seq.js";
 import { Slots } from "./slots.js";
 
