@@ -100,10 +100,16 @@ export interface DeadLetters {
   drop(tenantId: string, id: string): boolean | Promise<boolean>;
 }
 
+/**
+ * The engines, by the name `/ready` reports, each with the `source` label of
+ * `replay_events_total` for the history it serves (the hub's own buffers count as `buffer`).
+ */
+export const BUS_KINDS = { memory: { replaySource: "bus" }, nats: { replaySource: "jetstream" } } as const;
+export type BusKind = keyof typeof BUS_KINDS;
+
 export interface EventBus {
-  /** Which engine this is (`/ready`), and the `source` label of events it replays. */
-  readonly kind: string;
-  readonly replaySource: string;
+  /** Which engine this is (a key of `BUS_KINDS`). */
+  readonly kind: BusKind;
   /**
    * True when `publish` hands the event to this instance's subscribers before it resolves (the
    * in-process bus); false when delivery comes back later from the engine (NATS).

@@ -30,7 +30,6 @@ export type MemoryBusOptions = {
  */
 export class MemoryBus implements EventBus {
   readonly kind = "memory";
-  readonly replaySource = "bus";
   readonly deliversOnPublish = true;
   readonly epoch = randomBytes(6).toString("hex");
   private seq = 0;

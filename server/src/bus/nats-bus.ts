@@ -117,7 +117,6 @@ const LIVE_STALL_MS = 2000;
  */
 export class NatsBus implements EventBus {
   readonly kind = "nats";
-  readonly replaySource = "jetstream";
   readonly deliversOnPublish = false;
   readonly epoch: string;
   readonly deadLetters: DeadLetters;

@@ -1,7 +1,7 @@
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import { keyId, type StreamKey } from "@circl-bff/shared";
 import type { BusEvent, EventBus, Unsubscribe } from "../bus/event-bus.js";
-import { isGap } from "../bus/event-bus.js";
+import { BUS_KINDS, isGap } from "../bus/event-bus.js";
 import { parseEventId } from "../bus/position.js";
 import { RecentBySeq } from "../bus/recent-by-seq.js";
 import { mergeBySeq, ReplayBuffer } from "../bus/replay-buffer.js";
@@ -299,7 +299,7 @@ export class Hub implements SessionOwner {
   }
 
   private async *countReplayed(events: AsyncIterable<BusEvent>): AsyncIterable<BusEvent> {
-    const counter = this.metrics.replayEvents.labels(this.bus.replaySource);
+    const counter = this.metrics.replayEvents.labels(BUS_KINDS[this.bus.kind].replaySource);
     for await (const event of events) {
       counter.inc();
       yield event;
