@@ -156,16 +156,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     apply: (revocation) => {
       revocations.add(revocation);
       revocations.prune();
-      const ended = hub.endStreams(
-        (request) =>
-          revokes(revocation, {
-            tenantId: request.tenantId,
-            userId: request.userId,
-            tokenIds: request.tokenIds ?? [],
-            iat: request.issuedAt ?? 0,
-          }),
-        "revoked",
-      );
+      const ended = hub.endStreams((owner) => revokes(revocation, owner), "revoked");
       if (ended > 0)
         app.log.info({ tenantId: revocation.tenantId, userId: revocation.userId, ended }, "tokens revoked");
     },

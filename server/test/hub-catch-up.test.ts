@@ -26,6 +26,9 @@ class CountingSink implements StreamSink {
   end(): void {}
 }
 
+/** A user of tenant `t1` with a token that carries no id. */
+const owner = (userId: string) => ({ tenantId: "t1", userId, tokenIds: [], iat: 0 });
+
 /** An in-process bus with an event `first` and `behind` more events on `key`, and a hub over it. */
 async function hubBehind(key: StreamKey, behind: number) {
   const bus = new MemoryBus({ historySize: behind + 1000 });
@@ -58,12 +61,7 @@ describe("hub catch-up", () => {
       if (!caughtUp) setImmediate(watch);
     };
     setImmediate(watch);
-    const session = hub.open({
-      tenantId: "t1",
-      userId: "u1",
-      lastEventId: formatEventId(bus.epoch, first.position.seq),
-      sink,
-    });
+    const session = hub.open({ owner: owner("u1"), lastEventId: formatEventId(bus.epoch, first.position.seq), sink });
     await session.ready;
     caughtUp = true;
     expect(sink.delivered).toBe(4000);
@@ -77,7 +75,7 @@ describe("hub catch-up", () => {
     const { bus, hub, first } = await hubBehind({ tenant: "t1" }, 50);
     const lastEventId = formatEventId(bus.epoch, first.position.seq);
     const sinks = [new CountingSink(), new CountingSink(), new CountingSink()];
-    const sessions = sinks.map((sink, i) => hub.open({ tenantId: "t1", userId: `u${i}`, lastEventId, sink }));
+    const sessions = sinks.map((sink, i) => hub.open({ owner: owner(`u${i}`), lastEventId, sink }));
     await Promise.all(sessions.map((session) => session.ready));
     const [a, b, c] = sinks.map((sink) => sink.events);
     expect(a?.map((e) => e.envelope.data)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));

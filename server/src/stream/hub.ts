@@ -1,14 +1,16 @@
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import { keyId, type StreamKey } from "@circl-bff/shared";
+import type { TokenOwner } from "../auth/identity.js";
 import type { BusEvent, EventBus, Unsubscribe } from "../bus/event-bus.js";
 import { BUS_KINDS, isGap } from "../bus/event-bus.js";
 import { parseEventId } from "../bus/position.js";
 import { RecentBySeq } from "../bus/recent-by-seq.js";
 import { mergeBySeq, ReplayBuffer } from "../bus/replay-buffer.js";
 import type { Metrics } from "../metrics.js";
+import type { OpenRequest } from "./open-request.js";
 import { type StreamEvent, toPresenceEvent, toResetEvent, toStreamEvent } from "./stream-event.js";
-import { type SessionOwner, StreamSession } from "./stream-session.js";
-import type { EndReason, StreamSink } from "./stream-sink.js";
+import { type SessionHub, StreamSession } from "./stream-session.js";
+import type { EndReason } from "./stream-sink.js";
 
 /** An event that cannot be serialised (e.g. nested too deeply for `JSON.stringify`): skipped. */
 export class UnframableEventError extends Error {
@@ -46,23 +48,6 @@ export type HubOptions = {
   topicStreams?: TopicStreamObserver;
 };
 
-export type OpenRequest = {
-  tenantId: string;
-  userId: string;
-  lastEventId?: string;
-  types?: readonly string[];
-  /** Topics of the tenant to follow (already granted), besides the personal and tenant keys. */
-  topics?: readonly string[];
-  /** Also deliver `presence.join` / `presence.leave` of those topics. */
-  presence?: boolean;
-  /** When the credential that opened the stream expires (epoch ms); the stream ends then. */
-  expiresAt?: number;
-  /** Ids of the credential that opened the stream, and when it was issued (for revocation). */
-  tokenIds?: readonly string[];
-  issuedAt?: number;
-  sink: StreamSink;
-};
-
 /** How long a resume waits for this instance to catch up with a position another one handed out. */
 const HEAD_WAIT_MS = 2000;
 
@@ -77,9 +62,6 @@ type Channel = {
   idleSince?: number;
 };
 
-/** Whose stream it is and the credential that opened it (what revocation matches on). */
-export type StreamOpener = Readonly<Pick<OpenRequest, "tenantId" | "userId" | "tokenIds" | "issuedAt">>;
-
 type Plan =
   | {
       resumed: true;
@@ -93,7 +75,7 @@ type Plan =
  * The fan-out hub, written once for both transports. One bus subscription per key however many
  * connections share it; each event is enveloped and serialised once and handed to all of them.
  */
-export class Hub implements SessionOwner {
+export class Hub implements SessionHub {
   private readonly channels = new Map<string, Channel>();
   /** Channels no stream uses, until they expire: the timer looks at these, not at every channel. */
   private readonly lingering = new Set<Channel>();
@@ -130,9 +112,9 @@ export class Hub implements SessionOwner {
    * goes live.
    */
   open(request: OpenRequest): StreamSession {
-    const { sink } = request;
+    const { sink, owner } = request;
     const transport = sink.transport;
-    const { tenantId, userId } = request;
+    const { tenantId, userId } = owner;
     const topics = [...new Set(request.topics ?? [])];
     // The channels' own key objects: a stream keeps no copies of its own.
     const channels = [
@@ -146,7 +128,7 @@ export class Hub implements SessionOwner {
     const expiresAt = request.expiresAt ?? Number.POSITIVE_INFINITY;
     const session = new StreamSession(
       this,
-      { tenantId, userId, tokenIds: request.tokenIds, issuedAt: request.issuedAt },
+      owner,
       keys,
       sink,
       request.types === undefined ? undefined : new Set(request.types),
@@ -249,11 +231,11 @@ export class Hub implements SessionOwner {
     }
   }
 
-  /** Ends the streams whose opening request matches (e.g. a revoked user's). Returns how many. */
-  endStreams(match: (opener: StreamOpener) => boolean, reason: EndReason): number {
+  /** Ends the streams whose owner matches (e.g. a revoked user's). Returns how many. */
+  endStreams(match: (owner: TokenOwner) => boolean, reason: EndReason): number {
     let ended = 0;
     for (const session of [...this.sessions]) {
-      if (!match(session.opener)) continue;
+      if (!match(session.owner)) continue;
       session.end(reason);
       ended++;
     }
@@ -349,7 +331,7 @@ export class Hub implements SessionOwner {
         channel.idleSince = this.now();
         this.lingering.add(channel);
       }
-      if (key.topic !== undefined) this.options.topicStreams?.closed(key.tenant, key.topic, session.opener.userId);
+      if (key.topic !== undefined) this.options.topicStreams?.closed(key.tenant, key.topic, session.owner.userId);
     }
   }
 
