@@ -1,15 +1,12 @@
+import type { StreamInput } from "@circl-bff/shared";
 import type { Identity, TokenOwner } from "../auth/identity.js";
 import type { StreamSink } from "./stream-sink.js";
 
-/** What a client asks of its stream, the same on both transports (validated and granted). */
-export type StreamOptions = {
-  lastEventId?: string;
-  types?: readonly string[];
-  /** Topics of the tenant to follow (already granted), besides the personal and tenant keys. */
-  topics?: readonly string[];
-  /** Also deliver `presence.join` / `presence.leave` of those topics. */
-  presence?: boolean;
-};
+/**
+ * What a client asks of its stream, the same on both transports (`events.stream`'s input, the raw
+ * route's query), once validated and its topics granted.
+ */
+export type StreamOptions = NonNullable<StreamInput>;
 
 /** A stream as the hub opens it. */
 export type OpenRequest = StreamOptions & {
