@@ -3,7 +3,7 @@ import { AuthError, authErrorMessage, bearerChallenge } from "../auth/auth-error
 import { sendError } from "./error-response.js";
 import type { RateLimits } from "./rate-limits.js";
 
-export type ErrorHandlingOptions = {
+type ErrorHandlingOptions = {
   /**
    * Production answers a failed credential with the generic message only; development adds the
    * reason. Defaults to `NODE_ENV=production`, which is what `config.production` is read from.

@@ -13,7 +13,7 @@ import { sendError } from "./error-response.js";
  * - `user`: API and tRPC calls per user;
  * - `stream`: stream connection attempts per user, raw and tRPC together.
  */
-export type LimitScope = "ip" | "token-ip" | "user" | "stream";
+type LimitScope = "ip" | "token-ip" | "user" | "stream";
 
 /** How long one Redis command may take before the limit is skipped (fail-open) for that request. */
 const REDIS_COMMAND_TIMEOUT_MS = 250;

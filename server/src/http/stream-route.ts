@@ -11,7 +11,7 @@ import { requireIdentity } from "./authentication.js";
 import { sendError } from "./error-response.js";
 import { admitStream } from "./stream-auth.js";
 
-export const SSE_HEADERS = {
+const SSE_HEADERS = {
   "content-type": "text/event-stream; charset=utf-8",
   "cache-control": "no-cache, no-transform",
   "x-accel-buffering": "no",

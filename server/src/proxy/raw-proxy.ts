@@ -12,11 +12,11 @@ import type { UpstreamClient } from "./upstream-client.js";
 import { classifyUpstreamError, FAILURE_MESSAGE, FAILURE_STATUS } from "./upstream-errors.js";
 import { type CallerContext, rawRequestHeaders, rawResponseHeaders, traceContext } from "./upstream-headers.js";
 
-export const PROXY_PREFIX = "/api";
+const PROXY_PREFIX = "/api";
 const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
 const IDEMPOTENT_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
-export type RawProxyDeps = {
+type RawProxyDeps = {
   /** Undefined when `UPSTREAM_URL` is not set: every `/api/*` call is 503. */
   upstream: UpstreamClient | undefined;
   idempotency: IdempotencyStore;

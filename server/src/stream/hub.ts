@@ -33,7 +33,7 @@ export interface TopicStreamObserver {
   closed(tenantId: string, topic: string, userId: string): void;
 }
 
-export type HubOptions = {
+type HubOptions = {
   replayBufferSize: number;
   maxPendingBytes: number;
   /** A stream is ended after this long (the client reconnects and resumes). */

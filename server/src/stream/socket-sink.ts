@@ -5,7 +5,7 @@ import type { EndReason, StreamSink } from "./stream-sink.js";
 import { type Flushable, flushSoon } from "./write-coalescer.js";
 
 /** The same for every stream of a route: one object, not a copy per stream. */
-export type SocketSinkOptions = { readonly retryMs: number; readonly heartbeatMs: number; readonly now: () => number };
+type SocketSinkOptions = { readonly retryMs: number; readonly heartbeatMs: number; readonly now: () => number };
 
 /**
  * The raw `GET /events/stream` transport. Frames are collected during one event-loop turn and

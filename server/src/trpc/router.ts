@@ -24,7 +24,7 @@ import { QueueSink } from "../stream/queue-sink.js";
 import type { TrpcContext } from "./context.js";
 import { createProxyProcedures } from "./proxy-router.js";
 
-export type RouterOptions = {
+type RouterOptions = {
   heartbeatMs: number;
   maxPendingBytes: number;
   /** Refuse event types outside the catalog (`EVENT_CATALOG_STRICT`). */
