@@ -4,27 +4,7 @@ import { MemoryBus } from "../src/bus/memory-bus.js";
 import { formatEventId } from "../src/bus/position.js";
 import { createMetrics } from "../src/metrics.js";
 import { Hub } from "../src/stream/hub.js";
-import type { StreamEvent } from "../src/stream/stream-event.js";
-import type { StreamSink } from "../src/stream/stream-sink.js";
-
-/** A client that takes everything at once (never a reason to wait), counting what it got. */
-class CountingSink implements StreamSink {
-  readonly transport = "raw";
-  delivered = 0;
-  readonly events: StreamEvent[] = [];
-  start(): void {}
-  deliver(event: StreamEvent): void {
-    this.delivered++;
-    this.events.push(event);
-  }
-  pendingBytes(): number {
-    return 0;
-  }
-  waitForRoom(): Promise<void> {
-    return Promise.resolve();
-  }
-  end(): void {}
-}
+import { RecordingSink } from "./helpers/recording-sink.js";
 
 /** A user of tenant `t1` with a token that carries no id. */
 const owner = (userId: string) => ({ tenantId: "t1", userId, tokenIds: [], iat: 0 });
@@ -52,7 +32,7 @@ async function hubBehind(key: StreamKey, behind: number) {
 describe("hub catch-up", () => {
   it("replays a long history from memory in slices, letting the event loop turn in between", async () => {
     const { bus, hub, first } = await hubBehind({ tenant: "t1", user: "u1" }, 4000);
-    const sink = new CountingSink();
+    const sink = new RecordingSink();
     // What the client had been sent at each turn of the event loop while it caught up.
     const turns: number[] = [];
     let caughtUp = false;
@@ -74,7 +54,7 @@ describe("hub catch-up", () => {
   it("builds each replayed event's frame once for all the streams resuming together", async () => {
     const { bus, hub, first } = await hubBehind({ tenant: "t1" }, 50);
     const lastEventId = formatEventId(bus.epoch, first.position.seq);
-    const sinks = [new CountingSink(), new CountingSink(), new CountingSink()];
+    const sinks = [new RecordingSink(), new RecordingSink(), new RecordingSink()];
     const sessions = sinks.map((sink, i) => hub.open({ owner: owner(`u${i}`), lastEventId, sink }));
     await Promise.all(sessions.map((session) => session.ready));
     const [a, b, c] = sinks.map((sink) => sink.events);

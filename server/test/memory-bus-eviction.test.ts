@@ -5,8 +5,7 @@ import { MemoryBus } from "../src/bus/memory-bus.js";
 import { formatEventId } from "../src/bus/position.js";
 import { createMetrics } from "../src/metrics.js";
 import { Hub } from "../src/stream/hub.js";
-import type { StreamEvent } from "../src/stream/stream-event.js";
-import type { StreamSink } from "../src/stream/stream-sink.js";
+import { RecordingSink } from "./helpers/recording-sink.js";
 
 const alice: StreamKey = { tenant: "t1", user: "alice" };
 const bob: StreamKey = { tenant: "t1", user: "bob" };
@@ -18,26 +17,6 @@ async function seqs(bus: MemoryBus, keys: StreamKey[], after: number): Promise<n
   const out: number[] = [];
   for await (const event of backlog as AsyncIterable<BusEvent>) out.push(event.seq);
   return out;
-}
-
-/** A client that takes everything at once and keeps what it got. */
-class CollectingSink implements StreamSink {
-  readonly transport = "raw";
-  readonly events: StreamEvent[] = [];
-  resumed: boolean | undefined;
-  start(resumed: boolean): void {
-    this.resumed = resumed;
-  }
-  deliver(event: StreamEvent): void {
-    this.events.push(event);
-  }
-  pendingBytes(): number {
-    return 0;
-  }
-  waitForRoom(): Promise<void> {
-    return Promise.resolve();
-  }
-  end(): void {}
 }
 
 // The in-process bus keeps history for at most `maxKeys` keys and drops the least recently
@@ -77,7 +56,7 @@ describe("the in-process bus with more keys than it keeps", () => {
       { replayBufferSize: 100, maxPendingBytes: 1 << 20, maxConnectionMs: 3_600_000, tickMs: 1000, lingerMs: 30_000 },
       createMetrics(),
     );
-    const sink = new CollectingSink();
+    const sink = new RecordingSink();
     const requested = formatEventId(bus.epoch, seen.position.seq);
     const session = hub.open({
       owner: { tenantId: "t1", userId: "alice", tokenIds: [], iat: 0 },
