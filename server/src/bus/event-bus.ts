@@ -105,7 +105,7 @@ export interface DeadLetters {
  * `replay_events_total` for the history it serves (the hub's own buffers count as `buffer`).
  */
 export const BUS_KINDS = { memory: { replaySource: "bus" }, nats: { replaySource: "jetstream" } } as const;
-export type BusKind = keyof typeof BUS_KINDS;
+type BusKind = keyof typeof BUS_KINDS;
 
 export interface EventBus {
   /** Which engine this is (a key of `BUS_KINDS`). */

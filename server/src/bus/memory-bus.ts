@@ -12,7 +12,7 @@ import type {
 import { fromList, KeyListeners } from "./key-listeners.js";
 import { mergeBySeq, ReplayBuffer } from "./replay-buffer.js";
 
-export type MemoryBusOptions = {
+type MemoryBusOptions = {
   /** Events kept per key for resume. */
   historySize: number;
   /** Keys with history kept at once; the least recently written key is dropped beyond it. */
