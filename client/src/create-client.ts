@@ -1,5 +1,5 @@
 import type { AppRouter } from "@circl-bff/server/router";
-import type { EventEnvelope, ResetEventData } from "@circl-bff/shared";
+import type { EventEnvelope, ResetEventData, StreamInput } from "@circl-bff/shared";
 import {
   createTRPCClient,
   httpBatchLink,
@@ -44,8 +44,6 @@ export type BffClientOptions = {
   /** `fetch` implementation for queries and mutations. */
   fetch?: typeof fetch;
 };
-
-type StreamInput = { lastEventId?: string; types?: string[]; topics?: string[]; presence?: boolean } | undefined;
 
 /** What one shared stream follows besides the user's own events: its topics and presence. */
 type StreamScope = { kind: string; topics: string[]; presence: boolean };

@@ -1,12 +1,46 @@
-export * from "@circl-bff/shared";
-// Named again so the typed-event API reads as the client's own (they come from `shared`).
+// The public API of @circl-bff/client, listed in docs/client.md: what a frontend needs. Internals
+// of the shared workspace (subject encoding, claim paths, bus messages) are not part of it.
+
+// From the shared workspace: envelopes and their schemas, the event catalog, and the inputs and
+// outputs of the procedures as the gateway validates them.
 export {
   type CatalogEnvelope,
   type CatalogEventType,
+  type ConnectedEventData,
+  defineEvents,
   type EventCatalog,
+  type EventDataOf,
+  type EventDefinition,
+  type EventDefinitions,
+  type EventEnvelope,
   eventCatalog,
+  eventEnvelopeSchema,
+  eventIdSchema,
+  eventTypeSchema,
+  type GatewayEnvelope,
   isEvent,
+  isReservedEventType,
+  type PresenceEventData,
+  type PresenceList,
+  type PublishInput,
+  type PublishResult,
+  type PublishTarget,
+  presenceListInputSchema,
+  presenceListResultSchema,
+  publishInputSchema,
+  publishResultSchema,
+  publishTargetSchema,
+  RESERVED_EVENT_TYPES,
+  type ReservedEventType,
+  type ResetEventData,
+  type RevokeInput,
+  revokeInputSchema,
   type StreamEnvelope,
+  type StreamInput,
+  type StreamTokenResult,
+  streamInputSchema,
+  streamTokenResultSchema,
+  topicSchema,
 } from "@circl-bff/shared";
 export {
   type AppRouter,

@@ -1,7 +1,7 @@
 import { type EventSourceConstructor, type EventSourceInstance, resolveEventSource } from "./event-source-impl.js";
 import type { StreamTokenSource } from "./stream-token-source.js";
 
-export type ResumableSourceOptions = {
+type ResumableSourceOptions = {
   tokens: Pick<StreamTokenSource, "get" | "invalidate">;
   /** Puts the stream token into the URL (`?token=` on the raw route, `connectionParams` on tRPC). */
   applyToken: (url: URL, token: string) => void;

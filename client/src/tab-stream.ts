@@ -2,13 +2,13 @@ import type { EventEnvelope } from "@circl-bff/shared";
 
 export type StreamState = "idle" | "connecting" | "open" | "error";
 
-export type StreamListener = {
+type StreamListener = {
   event(envelope: EventEnvelope): void;
   state(state: StreamState): void;
 };
 
 /** Opens one real stream from `lastEventId`; returns its stop function. */
-export type OpenUpstream = (lastEventId: string | undefined, sink: StreamListener) => () => void;
+type OpenUpstream = (lastEventId: string | undefined, sink: StreamListener) => () => void;
 
 type Relay = { kind: "event"; envelope: EventEnvelope } | { kind: "state"; state: StreamState } | { kind: "hello" };
 

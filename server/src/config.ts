@@ -3,79 +3,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
 
-/** Everything the gateway reads from its environment, parsed once in `main.ts`. */
-export type Config = {
-  production: boolean;
-  port: number;
-  host: string;
-  logLevel: string;
-  jwt: {
-    /** HS256 key; set in development even when not configured (random per start). */
-    secret?: Uint8Array;
-    /** True when `secret` was generated for this process (only in development). */
-    secretGenerated: boolean;
-    jwksUrl?: URL;
-    issuer?: string;
-    audience?: string;
-    tenantClaim: string;
-    rolesClaim: string;
-    /** Claim holding the topic patterns the user may subscribe to. */
-    topicsClaim: string;
-  };
-  topics: {
-    /** Most topics one stream may ask for. */
-    maxPerStream: number;
-    /** Asked about topics no pattern grants; answers reused for `authCacheS`. */
-    authUrl?: URL;
-    authCacheS: number;
-  };
-  catalog: {
-    /** Refuse event types outside the catalog. */
-    strict: boolean;
-  };
-  /** Serve the demo page at `/`. */
-  demoPage: boolean;
-  streamToken: { secret: Uint8Array; ttlS: number };
-  nats: {
-    urls?: string[];
-    stream: string;
-    streamMaxAgeMs: number;
-    streamMaxBytes: number;
-    publishQueueSize: number;
-    publishMaxAttempts: number;
-    /** Replicas of the stream when the gateway creates it. */
-    replicas: number;
-    /** Where queued publishes are journaled; undefined: none are queued (503 while NATS is unreachable). */
-    journalDir?: string;
-  };
-  replayBufferSize: number;
-  upstream: { url?: URL; timeoutMs: number; bodyLimitBytes: number; idempotencyTtlMs: number };
-  corsOrigins: string[];
-  rateLimit: { max: number; windowMs: number; ipMax: number; streamMax: number; redisUrl?: string };
-  sse: {
-    maxConnectionsPerUser: number;
-    heartbeatMs: number;
-    maxConnectionMs: number;
-    maxPendingBytes: number;
-  };
-  metricsToken?: string;
-  /** Fastify `trustProxy`: false, true, a hop count, or a list of proxy addresses/CIDRs. */
-  trustProxy: boolean | number | string[];
-  /** Client sockets open at once (beyond it new ones are closed); undefined: from the descriptor limit. */
-  maxSockets?: number;
-  /** New requests get 503 while the event loop lags more than this (0 disables). */
-  eventLoopMaxDelayMs: number;
-  /** How long a revocation is kept: at least the longest access-token lifetime you issue. */
-  revocationTtlS: number;
-  /**
-   * OpenTelemetry traces over OTLP/HTTP to `url` (the traces endpoint, `…/v1/traces`); undefined:
-   * tracing is off and nothing of the OpenTelemetry SDK is loaded.
-   */
-  tracing?: { url: URL; protocol: OtlpProtocol };
-};
-
-export type OtlpProtocol = "http/protobuf" | "http/json";
-
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(problems.join("\n"));
@@ -206,6 +133,129 @@ const envSchema = z.object({
 const encoder = new TextEncoder();
 
 /**
+ * Everything the gateway reads from its environment, parsed once in `main.ts`: the type is
+ * what `configFrom` builds, so the schema above and the mapping below are the only two places.
+ */
+export type Config = ReturnType<typeof configFrom>;
+
+/** The parsed environment as the gateway uses it (checked by `loadConfig` before). */
+function configFrom(e: z.output<typeof envSchema>, production: boolean, corsOrigins: string[]) {
+  // Development without key material: a random HS256 secret per start (never in production).
+  const jwtSecret: Uint8Array | undefined =
+    e.JWT_SECRET !== undefined
+      ? encoder.encode(e.JWT_SECRET)
+      : e.JWKS_URL === undefined
+        ? randomBytes(MIN_SECRET_BYTES)
+        : undefined;
+  const streamTokenSecret: Uint8Array =
+    e.STREAM_TOKEN_SECRET !== undefined ? encoder.encode(e.STREAM_TOKEN_SECRET) : randomBytes(MIN_SECRET_BYTES);
+  return {
+    production,
+    port: e.PORT,
+    host: e.HOST,
+    logLevel: e.LOG_LEVEL,
+    jwt: {
+      /** HS256 key; set in development even when not configured (random per start). */
+      secret: jwtSecret,
+      jwksUrl: e.JWKS_URL === undefined ? undefined : new URL(e.JWKS_URL),
+      issuer: e.JWT_ISSUER,
+      audience: e.JWT_AUDIENCE,
+      tenantClaim: e.JWT_TENANT_CLAIM,
+      rolesClaim: e.JWT_ROLES_CLAIM,
+      /** Claim holding the topic patterns the user may subscribe to. */
+      topicsClaim: e.JWT_TOPICS_CLAIM,
+    },
+    topics: {
+      /** Most topics one stream may ask for. */
+      maxPerStream: e.MAX_TOPICS_PER_STREAM,
+      /** Asked about topics no pattern grants; answers reused for `authCacheS`. */
+      authUrl: e.TOPIC_AUTH_URL === undefined ? undefined : new URL(e.TOPIC_AUTH_URL),
+      authCacheS: e.TOPIC_AUTH_CACHE_S,
+    },
+    catalog: {
+      /** Refuse event types outside the catalog. */
+      strict: e.EVENT_CATALOG_STRICT ?? false,
+    },
+    /** Serve the demo page at `/`. */
+    demoPage: e.DEMO_PAGE ?? !production,
+    streamToken: { secret: streamTokenSecret, ttlS: e.STREAM_TOKEN_TTL_S },
+    nats: {
+      urls: e.NATS_URL?.split(",")
+        .map((u) => u.trim())
+        .filter((u) => u !== ""),
+      stream: e.NATS_STREAM,
+      streamMaxAgeMs: e.NATS_STREAM_MAX_AGE,
+      streamMaxBytes: e.NATS_STREAM_MAX_BYTES,
+      publishQueueSize: e.NATS_PUBLISH_QUEUE_SIZE,
+      publishMaxAttempts: e.NATS_PUBLISH_MAX_ATTEMPTS,
+      /** Replicas of the stream when the gateway creates it. */
+      replicas: e.NATS_STREAM_REPLICAS,
+      /** Where queued publishes are journaled; undefined: none are queued (503 while NATS is unreachable). */
+      journalDir:
+        e.NATS_PUBLISH_JOURNAL_DIR === "off"
+          ? undefined
+          : (e.NATS_PUBLISH_JOURNAL_DIR ?? join(tmpdir(), "circl-bff", "publish-journal")),
+    },
+    replayBufferSize: e.REPLAY_BUFFER_SIZE,
+    upstream: {
+      url: e.UPSTREAM_URL === undefined ? undefined : new URL(e.UPSTREAM_URL),
+      timeoutMs: e.UPSTREAM_TIMEOUT_MS,
+      bodyLimitBytes: e.PROXY_BODY_LIMIT_BYTES,
+      idempotencyTtlMs: e.PROXY_IDEMPOTENCY_TTL_MS,
+    },
+    corsOrigins,
+    rateLimit: {
+      max: e.RATE_LIMIT_MAX,
+      windowMs: e.RATE_LIMIT_WINDOW_MS,
+      ipMax: e.RATE_LIMIT_IP_MAX,
+      streamMax: e.RATE_LIMIT_STREAM_MAX,
+      redisUrl: e.REDIS_URL,
+    },
+    sse: {
+      maxConnectionsPerUser: e.MAX_CONNECTIONS_PER_USER,
+      heartbeatMs: e.SSE_HEARTBEAT_MS,
+      maxConnectionMs: e.SSE_MAX_CONNECTION_MS,
+      maxPendingBytes: e.SSE_MAX_PENDING_BYTES,
+    },
+    metricsToken: e.METRICS_TOKEN,
+    /** Fastify `trustProxy`: false, true, a hop count, or a list of proxy addresses/CIDRs. */
+    trustProxy: parseTrustProxy(e.TRUST_PROXY),
+    /** New requests get 503 while the event loop lags more than this (0 disables). */
+    eventLoopMaxDelayMs: e.EVENT_LOOP_MAX_DELAY_MS,
+    /** Client sockets open at once (beyond it new ones are closed); undefined: from the descriptor limit. */
+    maxSockets: e.MAX_SOCKETS,
+    /** How long a revocation is kept: at least the longest access-token lifetime you issue. */
+    revocationTtlS: e.REVOCATION_TTL_S,
+    /**
+     * OpenTelemetry traces over OTLP/HTTP to `url` (the traces endpoint, `…/v1/traces`); undefined:
+     * tracing is off and nothing of the OpenTelemetry SDK is loaded.
+     */
+    tracing: tracingSettings(e),
+  };
+}
+
+export type OtlpProtocol = "http/protobuf" | "http/json";
+
+/**
+ * On when an OTLP endpoint is set (and `OTEL_SDK_DISABLED` is not true). As the OpenTelemetry
+ * specification says: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is the traces URL as it is, the
+ * general `OTEL_EXPORTER_OTLP_ENDPOINT` gets `/v1/traces` appended; protobuf unless set.
+ */
+function tracingSettings(e: z.output<typeof envSchema>): { url: URL; protocol: OtlpProtocol } | undefined {
+  if (e.OTEL_SDK_DISABLED === true) return undefined;
+  const url =
+    e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ??
+    (e.OTEL_EXPORTER_OTLP_ENDPOINT === undefined
+      ? undefined
+      : `${e.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, "")}/v1/traces`);
+  if (url === undefined) return undefined;
+  return {
+    url: new URL(url),
+    protocol: e.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? e.OTEL_EXPORTER_OTLP_PROTOCOL ?? "http/protobuf",
+  };
+}
+
+/**
  * Parses the environment. Development fills insecure defaults in (random secrets, a localhost
  * CORS origin); production refuses them: every problem is collected, one line each.
  */
@@ -265,101 +315,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   }
   if (problems.length > 0) throw new ConfigError(problems);
 
-  const generatedJwtSecret = e.JWT_SECRET === undefined && e.JWKS_URL === undefined;
-  return {
-    production,
-    port: e.PORT,
-    host: e.HOST,
-    logLevel: e.LOG_LEVEL,
-    jwt: {
-      secret:
-        e.JWT_SECRET !== undefined
-          ? encoder.encode(e.JWT_SECRET)
-          : generatedJwtSecret
-            ? randomBytes(MIN_SECRET_BYTES)
-            : undefined,
-      secretGenerated: generatedJwtSecret,
-      jwksUrl: e.JWKS_URL === undefined ? undefined : new URL(e.JWKS_URL),
-      issuer: e.JWT_ISSUER,
-      audience: e.JWT_AUDIENCE,
-      tenantClaim: e.JWT_TENANT_CLAIM,
-      rolesClaim: e.JWT_ROLES_CLAIM,
-      topicsClaim: e.JWT_TOPICS_CLAIM,
-    },
-    topics: {
-      maxPerStream: e.MAX_TOPICS_PER_STREAM,
-      authUrl: e.TOPIC_AUTH_URL === undefined ? undefined : new URL(e.TOPIC_AUTH_URL),
-      authCacheS: e.TOPIC_AUTH_CACHE_S,
-    },
-    catalog: { strict: e.EVENT_CATALOG_STRICT ?? false },
-    demoPage: e.DEMO_PAGE ?? !production,
-    streamToken: {
-      secret:
-        e.STREAM_TOKEN_SECRET !== undefined ? encoder.encode(e.STREAM_TOKEN_SECRET) : randomBytes(MIN_SECRET_BYTES),
-      ttlS: e.STREAM_TOKEN_TTL_S,
-    },
-    nats: {
-      urls: e.NATS_URL?.split(",")
-        .map((u) => u.trim())
-        .filter((u) => u !== ""),
-      stream: e.NATS_STREAM,
-      streamMaxAgeMs: e.NATS_STREAM_MAX_AGE,
-      streamMaxBytes: e.NATS_STREAM_MAX_BYTES,
-      publishQueueSize: e.NATS_PUBLISH_QUEUE_SIZE,
-      publishMaxAttempts: e.NATS_PUBLISH_MAX_ATTEMPTS,
-      replicas: e.NATS_STREAM_REPLICAS,
-      journalDir:
-        e.NATS_PUBLISH_JOURNAL_DIR === "off"
-          ? undefined
-          : (e.NATS_PUBLISH_JOURNAL_DIR ?? join(tmpdir(), "circl-bff", "publish-journal")),
-    },
-    replayBufferSize: e.REPLAY_BUFFER_SIZE,
-    upstream: {
-      url: e.UPSTREAM_URL === undefined ? undefined : new URL(e.UPSTREAM_URL),
-      timeoutMs: e.UPSTREAM_TIMEOUT_MS,
-      bodyLimitBytes: e.PROXY_BODY_LIMIT_BYTES,
-      idempotencyTtlMs: e.PROXY_IDEMPOTENCY_TTL_MS,
-    },
-    corsOrigins,
-    rateLimit: {
-      max: e.RATE_LIMIT_MAX,
-      windowMs: e.RATE_LIMIT_WINDOW_MS,
-      ipMax: e.RATE_LIMIT_IP_MAX,
-      streamMax: e.RATE_LIMIT_STREAM_MAX,
-      redisUrl: e.REDIS_URL,
-    },
-    sse: {
-      maxConnectionsPerUser: e.MAX_CONNECTIONS_PER_USER,
-      heartbeatMs: e.SSE_HEARTBEAT_MS,
-      maxConnectionMs: e.SSE_MAX_CONNECTION_MS,
-      maxPendingBytes: e.SSE_MAX_PENDING_BYTES,
-    },
-    metricsToken: e.METRICS_TOKEN,
-    trustProxy: parseTrustProxy(e.TRUST_PROXY),
-    eventLoopMaxDelayMs: e.EVENT_LOOP_MAX_DELAY_MS,
-    maxSockets: e.MAX_SOCKETS,
-    revocationTtlS: e.REVOCATION_TTL_S,
-    tracing: tracingSettings(e),
-  };
-}
-
-/**
- * On when an OTLP endpoint is set (and `OTEL_SDK_DISABLED` is not true). As the OpenTelemetry
- * specification says: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is the traces URL as it is, the
- * general `OTEL_EXPORTER_OTLP_ENDPOINT` gets `/v1/traces` appended; protobuf unless set.
- */
-function tracingSettings(e: z.infer<typeof envSchema>): Config["tracing"] {
-  if (e.OTEL_SDK_DISABLED === true) return undefined;
-  const url =
-    e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ??
-    (e.OTEL_EXPORTER_OTLP_ENDPOINT === undefined
-      ? undefined
-      : `${e.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, "")}/v1/traces`);
-  if (url === undefined) return undefined;
-  return {
-    url: new URL(url),
-    protocol: e.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? e.OTEL_EXPORTER_OTLP_PROTOCOL ?? "http/protobuf",
-  };
+  return configFrom(e, production, corsOrigins);
 }
 
 function parseTrustProxy(value: string | undefined): boolean | number | string[] {

@@ -4,7 +4,7 @@ import type { DestinationStream } from "pino";
 const SECRET_QUERY_PARAMS = /([?&](?:token|connectionParams|access_token)=)[^&#]*/gi;
 
 /** Replaces the values of query parameters that can carry credentials. */
-export function redactUrl(url: string): string {
+function redactUrl(url: string): string {
   return url.replace(SECRET_QUERY_PARAMS, "$1[redacted]");
 }
 

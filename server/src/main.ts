@@ -3,7 +3,7 @@ import "./gc-tuning.js";
 import closeWithGrace from "close-with-grace";
 import { buildApp } from "./app.js";
 import { type Config, ConfigError, loadConfig } from "./config.js";
-import { type DemoUpstream, startDemoUpstream } from "./demo-upstream/demo-upstream.js";
+import type { DemoUpstream } from "./demo-upstream/demo-upstream.js";
 import { DEV_IDENTITY, devBanner, mintDevToken } from "./dev-token.js";
 
 function readConfig(): Config {
@@ -31,6 +31,8 @@ const tracing =
 // Development without UPSTREAM_URL proxies /api/* to the built-in demo upstream (production: 503).
 let demoUpstream: DemoUpstream | undefined;
 if (!config.production && config.upstream.url === undefined) {
+  // Loaded here only: a production process never loads the demo's code.
+  const { startDemoUpstream } = await import("./demo-upstream/demo-upstream.js");
   demoUpstream = await startDemoUpstream();
   config = { ...config, upstream: { ...config.upstream, url: demoUpstream.url } };
 }

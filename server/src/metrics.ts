@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { BUS_KINDS, type BusKind } from "./bus/event-bus.js";
 
 /**
  * The label values each labelled series can take, where they are known in advance. Every one is
@@ -173,8 +174,8 @@ export function createMetrics() {
 export type Metrics = ReturnType<typeof createMetrics>;
 
 /** The series that depend on the bus the app runs on, at 0 from the first scrape too. */
-export function initBusSeries(metrics: Metrics, bus: { replaySource: string }): void {
-  metrics.replayEvents.inc({ source: bus.replaySource }, 0);
+export function initBusSeries(metrics: Metrics, bus: { kind: BusKind }): void {
+  metrics.replayEvents.inc({ source: BUS_KINDS[bus.kind].replaySource }, 0);
 }
 
 /**

@@ -34,7 +34,6 @@ describe("loadConfig in development", () => {
       logLevel: "info",
       jwt: {
         secret: expect.any(Uint8Array),
-        secretGenerated: true,
         jwksUrl: undefined,
         issuer: undefined,
         audience: undefined,
@@ -61,10 +60,12 @@ describe("loadConfig in development", () => {
       metricsToken: undefined,
       trustProxy: false,
       eventLoopMaxDelayMs: 1000,
+      maxSockets: undefined,
       revocationTtlS: 86_400,
       topics: { maxPerStream: 32, authUrl: undefined, authCacheS: 60 },
       catalog: { strict: false },
       demoPage: true,
+      tracing: undefined,
     } satisfies Config);
   });
 
@@ -80,7 +81,6 @@ describe("loadConfig in development", () => {
 
   it("treats blank values as unset", () => {
     const config = loadConfig({ JWT_SECRET: "  ", STREAM_TOKEN_SECRET: "", CORS_ORIGINS: " ", JWKS_URL: "" });
-    expect(config.jwt.secretGenerated).toBe(true);
     expect(config.jwt.secret).toHaveLength(32);
     expect(config.corsOrigins).toEqual(["http://localhost:3000"]);
     expect(config.jwt.jwksUrl).toBeUndefined();
@@ -89,7 +89,6 @@ describe("loadConfig in development", () => {
   it("does not generate an HS256 secret when only JWKS_URL is set", () => {
     const config = loadConfig({ JWKS_URL: "https://idp.example.com/.well-known/jwks.json" });
     expect(config.jwt.secret).toBeUndefined();
-    expect(config.jwt.secretGenerated).toBe(false);
     expect(config.jwt.jwksUrl?.href).toBe("https://idp.example.com/.well-known/jwks.json");
   });
 
@@ -139,7 +138,6 @@ describe("loadConfig in development", () => {
       logLevel: "debug",
       jwt: {
         secret: new TextEncoder().encode(SECRET_A),
-        secretGenerated: false,
         jwksUrl: new URL("https://idp.example.com/jwks"),
         issuer: "https://idp.example.com/",
         audience: "api",
@@ -171,10 +169,12 @@ describe("loadConfig in development", () => {
       metricsToken: "metrics-secret",
       trustProxy: ["10.0.0.0/8", "127.0.0.1"],
       eventLoopMaxDelayMs: 250,
+      maxSockets: undefined,
       revocationTtlS: 3600,
       topics: { maxPerStream: 32, authUrl: undefined, authCacheS: 60 },
       catalog: { strict: false },
       demoPage: true,
+      tracing: undefined,
     } satisfies Config);
   });
 
@@ -190,7 +190,6 @@ describe("loadConfig in production", () => {
   it("accepts a complete configuration and generates nothing", () => {
     const config = loadConfig(PRODUCTION);
     expect(config.production).toBe(true);
-    expect(config.jwt.secretGenerated).toBe(false);
     expect(Buffer.from(config.jwt.secret as Uint8Array).toString()).toBe(SECRET_A);
     expect(Buffer.from(config.streamToken.secret).toString()).toBe(SECRET_B);
     expect(config.corsOrigins).toEqual(["https://app.example.com"]);
@@ -220,7 +219,6 @@ describe("loadConfig in production", () => {
   it("accepts JWKS_URL instead of JWT_SECRET", () => {
     const config = loadConfig({ ...PRODUCTION, JWT_SECRET: undefined, JWKS_URL: "https://idp.example.com/jwks" });
     expect(config.jwt.secret).toBeUndefined();
-    expect(config.jwt.secretGenerated).toBe(false);
   });
 
   it("with nothing set, lists one problem per missing setting", () => {

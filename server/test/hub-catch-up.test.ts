@@ -4,27 +4,10 @@ import { MemoryBus } from "../src/bus/memory-bus.js";
 import { formatEventId } from "../src/bus/position.js";
 import { createMetrics } from "../src/metrics.js";
 import { Hub } from "../src/stream/hub.js";
-import type { StreamEvent } from "../src/stream/stream-event.js";
-import type { StreamSink } from "../src/stream/stream-sink.js";
+import { RecordingSink } from "./helpers/recording-sink.js";
 
-/** A client that takes everything at once (never a reason to wait), counting what it got. */
-class CountingSink implements StreamSink {
-  readonly transport = "raw";
-  delivered = 0;
-  readonly events: StreamEvent[] = [];
-  start(): void {}
-  deliver(event: StreamEvent): void {
-    this.delivered++;
-    this.events.push(event);
-  }
-  pendingBytes(): number {
-    return 0;
-  }
-  waitForRoom(): Promise<void> {
-    return Promise.resolve();
-  }
-  end(): void {}
-}
+/** A user of tenant `t1` with a token that carries no id. */
+const owner = (userId: string) => ({ tenantId: "t1", userId, tokenIds: [], iat: 0 });
 
 /** An in-process bus with an event `first` and `behind` more events on `key`, and a hub over it. */
 async function hubBehind(key: StreamKey, behind: number) {
@@ -49,7 +32,7 @@ async function hubBehind(key: StreamKey, behind: number) {
 describe("hub catch-up", () => {
   it("replays a long history from memory in slices, letting the event loop turn in between", async () => {
     const { bus, hub, first } = await hubBehind({ tenant: "t1", user: "u1" }, 4000);
-    const sink = new CountingSink();
+    const sink = new RecordingSink();
     // What the client had been sent at each turn of the event loop while it caught up.
     const turns: number[] = [];
     let caughtUp = false;
@@ -58,12 +41,7 @@ describe("hub catch-up", () => {
       if (!caughtUp) setImmediate(watch);
     };
     setImmediate(watch);
-    const session = hub.open({
-      tenantId: "t1",
-      userId: "u1",
-      lastEventId: formatEventId(bus.epoch, first.position.seq),
-      sink,
-    });
+    const session = hub.open({ owner: owner("u1"), lastEventId: formatEventId(bus.epoch, first.position.seq), sink });
     await session.ready;
     caughtUp = true;
     expect(sink.delivered).toBe(4000);
@@ -76,8 +54,8 @@ describe("hub catch-up", () => {
   it("builds each replayed event's frame once for all the streams resuming together", async () => {
     const { bus, hub, first } = await hubBehind({ tenant: "t1" }, 50);
     const lastEventId = formatEventId(bus.epoch, first.position.seq);
-    const sinks = [new CountingSink(), new CountingSink(), new CountingSink()];
-    const sessions = sinks.map((sink, i) => hub.open({ tenantId: "t1", userId: `u${i}`, lastEventId, sink }));
+    const sinks = [new RecordingSink(), new RecordingSink(), new RecordingSink()];
+    const sessions = sinks.map((sink, i) => hub.open({ owner: owner(`u${i}`), lastEventId, sink }));
     await Promise.all(sessions.map((session) => session.ready));
     const [a, b, c] = sinks.map((sink) => sink.events);
     expect(a?.map((e) => e.envelope.data)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));

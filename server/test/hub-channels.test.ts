@@ -35,7 +35,8 @@ function setup() {
     },
     createMetrics(),
   );
-  const open = (userId: string) => hub.open({ tenantId: "t1", userId, sink: new QueueSink(1 << 19) });
+  const open = (userId: string) =>
+    hub.open({ owner: { tenantId: "t1", userId, tokenIds: [], iat: 0 }, sink: new QueueSink(1 << 19) });
   const advance = (ms: number) => {
     clock += ms;
     vi.advanceTimersByTime(TICK_MS);

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { AppRouter } from "../src/app.js";
 import { startDemoUpstream } from "../src/demo-upstream/demo-upstream.js";
 import { type Gateway, startGateway } from "./helpers/gateway.js";
-import { type HttpResult, httpCall } from "./helpers/http-call.js";
+import { type HttpResult, request } from "./helpers/http.js";
 import { RecordingUpstream, type UpstreamHandler } from "./helpers/recording-upstream.js";
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -30,7 +30,7 @@ function counting(): UpstreamHandler {
 }
 
 function post(gw: Gateway, path: string, token: string, key: string | undefined, method = "POST") {
-  return httpCall(`${gw.url}${path}`, {
+  return request(`${gw.url}${path}`, {
     method,
     headers: {
       authorization: `Bearer ${token}`,
@@ -46,7 +46,7 @@ function answer(res: HttpResult) {
     status: res.status,
     type: res.headers["content-type"],
     call: res.headers["x-call"],
-    body: res.body.toString(),
+    body: res.body,
   };
 }
 
@@ -110,10 +110,10 @@ describe("Idempotency-Key on the raw proxy", () => {
 
     const reused = await post(gw, "/api/invoices", alice, "k");
     expect(reused.status).toBe(422);
-    expect(JSON.parse(reused.body.toString())).toMatchObject({ statusCode: 422 });
+    expect(JSON.parse(reused.body)).toMatchObject({ statusCode: 422 });
 
     const get = (key: string) =>
-      httpCall(`${gw.url}/api/orders`, { headers: { authorization: `Bearer ${alice}`, "idempotency-key": key } });
+      request(`${gw.url}/api/orders`, { headers: { authorization: `Bearer ${alice}`, "idempotency-key": key } });
     await get("g");
     await get("g");
     expect(upstream.requests).toHaveLength(5);
@@ -146,7 +146,7 @@ describe("Idempotency-Key on the raw proxy", () => {
 
     mode = "big";
     const bigAnswers = [await post(gw, "/api/b", token, "k2"), await post(gw, "/api/b", token, "k2")];
-    for (const res of bigAnswers) expect(res.body.equals(big)).toBe(true);
+    for (const res of bigAnswers) expect(res.bytes.equals(big)).toBe(true);
     expect(upstream.requests).toHaveLength(4);
 
     mode = "ok";

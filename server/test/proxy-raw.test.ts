@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { type Gateway, startGateway } from "./helpers/gateway.js";
-import { httpCall, json } from "./helpers/http-call.js";
+import { json, request } from "./helpers/http.js";
 import { trackHandles } from "./helpers/leak-check.js";
 import { RecordingUpstream } from "./helpers/recording-upstream.js";
 
@@ -64,7 +64,7 @@ describe("raw proxy /api/*", () => {
       { method: "DELETE", body: binary, type: "application/x-custom" },
     ];
     for (const [index, c] of cases.entries()) {
-      const res = await httpCall(`${gw.url}/api/items/42${query}`, {
+      const res = await request(`${gw.url}/api/items/42${query}`, {
         method: c.method,
         headers: { authorization: `Bearer ${token}`, ...(c.type === undefined ? {} : { "content-type": c.type }) },
         body: c.body,
@@ -77,7 +77,7 @@ describe("raw proxy /api/*", () => {
       expect(res.status).toBe(207);
       expect(res.headers["x-upstream"]).toBe("yes");
       expect(res.headers["content-type"]).toBe("application/octet-stream");
-      expect(res.body.equals(Buffer.concat([Buffer.from(`${c.method}:`), c.body ?? Buffer.alloc(0)]))).toBe(true);
+      expect(res.bytes.equals(Buffer.concat([Buffer.from(`${c.method}:`), c.body ?? Buffer.alloc(0)]))).toBe(true);
     }
     expect(up.requests).toHaveLength(cases.length);
   });
@@ -86,7 +86,7 @@ describe("raw proxy /api/*", () => {
     const up = await upstream();
     const gw = await gateway({ UPSTREAM_URL: up.url });
     const parts = [randomBytes(1000), randomBytes(70_000), randomBytes(5)];
-    const res = await httpCall(`${gw.url}/api/upload`, {
+    const res = await request(`${gw.url}/api/upload`, {
       method: "POST",
       headers: { authorization: `Bearer ${await gw.token()}`, "content-type": "application/octet-stream" },
       body: Readable.from(parts),
@@ -98,7 +98,7 @@ describe("raw proxy /api/*", () => {
   it("keeps the base path of UPSTREAM_URL", async () => {
     const up = await upstream();
     const gw = await gateway({ UPSTREAM_URL: `${up.url}/v1/` });
-    const res = await httpCall(`${gw.url}/api/items/7?x=1`, {
+    const res = await request(`${gw.url}/api/items/7?x=1`, {
       headers: { authorization: `Bearer ${await gw.token()}` },
     });
     expect(res.status).toBe(200);
@@ -110,7 +110,7 @@ describe("raw proxy /api/*", () => {
     const gw = await gateway({ UPSTREAM_URL: up.url });
     const token = await gw.token({ sub: "alice@example.com", tenantId: "acme" });
     const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-    const forged = await httpCall(`${gw.url}/api/whoami`, {
+    const forged = await request(`${gw.url}/api/whoami`, {
       headers: {
         authorization: `Bearer ${token}`,
         "x-tenant-id": "evil-corp",
@@ -135,8 +135,8 @@ describe("raw proxy /api/*", () => {
     expect(first.cookie).toBeUndefined();
 
     // No (or an invalid) traceparent: the gateway starts a trace and a request id of its own.
-    await httpCall(`${gw.url}/api/whoami`, { headers: { authorization: `Bearer ${token}` } });
-    await httpCall(`${gw.url}/api/whoami`, {
+    await request(`${gw.url}/api/whoami`, { headers: { authorization: `Bearer ${token}` } });
+    await request(`${gw.url}/api/whoami`, {
       headers: {
         authorization: `Bearer ${token}`,
         traceparent: "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
@@ -174,7 +174,7 @@ describe("raw proxy /api/*", () => {
     };
     const direct = await gateway({ UPSTREAM_URL: up.url });
     const token = await direct.token({ sub: "alice", tenantId: "tA" });
-    const res = await httpCall(`${direct.url}/api/whoami`, {
+    const res = await request(`${direct.url}/api/whoami`, {
       headers: { authorization: `Bearer ${token}`, ...overrides, ...smuggled },
     });
     expect(res.status).toBe(200);
@@ -187,7 +187,7 @@ describe("raw proxy /api/*", () => {
     expect(seen["x-custom_header"]).toBe("kept");
 
     const behindProxy = await gateway({ UPSTREAM_URL: up.url, TRUST_PROXY: "1" });
-    await httpCall(`${behindProxy.url}/api/whoami`, {
+    await request(`${behindProxy.url}/api/whoami`, {
       headers: { authorization: `Bearer ${token}`, ...overrides, ...smuggled },
     });
     const trusted = up.requests[1]?.headers ?? {};
@@ -209,7 +209,7 @@ describe("raw proxy /api/*", () => {
       res.end("ok");
     });
     const gw = await gateway({ UPSTREAM_URL: up.url });
-    const res = await httpCall(`${gw.url}/api/hop`, {
+    const res = await request(`${gw.url}/api/hop`, {
       method: "POST",
       headers: {
         authorization: `Bearer ${await gw.token()}`,
@@ -227,7 +227,7 @@ describe("raw proxy /api/*", () => {
       body: Readable.from([Buffer.from("hel"), Buffer.from("lo")]),
     });
     expect(res.status).toBe(200);
-    expect(res.body.toString()).toBe("ok");
+    expect(res.body).toBe("ok");
     expect(res.headers["x-upstream-hop"]).toBeUndefined();
     expect(res.headers["x-kept"]).toBe("1");
     const seen = up.requests[0]?.headers ?? {};
@@ -251,7 +251,7 @@ describe("raw proxy /api/*", () => {
     const up = await upstream();
     const gw = await gateway({ UPSTREAM_URL: up.url });
     const streamToken = json(
-      await httpCall(`${gw.url}/events/token`, {
+      await request(`${gw.url}/events/token`, {
         method: "POST",
         headers: { authorization: `Bearer ${await gw.token()}` },
       }),
@@ -265,7 +265,7 @@ describe("raw proxy /api/*", () => {
       [`/api/todos?access_token=${await gw.token()}`, {}],
     ];
     for (const [path, headers] of attempts) {
-      const res = await httpCall(`${gw.url}${path}`, {
+      const res = await request(`${gw.url}${path}`, {
         method: "POST",
         headers: { ...headers, "content-type": "application/json" },
         body: "{}",
@@ -279,7 +279,7 @@ describe("raw proxy /api/*", () => {
   it("answers CORS preflights itself: no token needed, nothing forwarded", async () => {
     const up = await upstream();
     const gw = await gateway({ UPSTREAM_URL: up.url });
-    const res = await httpCall(`${gw.url}/api/todos`, {
+    const res = await request(`${gw.url}/api/todos`, {
       method: "OPTIONS",
       headers: {
         origin: "http://localhost:3000",
@@ -295,7 +295,7 @@ describe("raw proxy /api/*", () => {
 
   it("answers 503 when no upstream is configured", async () => {
     const gw = await gateway({});
-    const res = await httpCall(`${gw.url}/api/todos`, { headers: { authorization: `Bearer ${await gw.token()}` } });
+    const res = await request(`${gw.url}/api/todos`, { headers: { authorization: `Bearer ${await gw.token()}` } });
     expect(res.status).toBe(503);
     expectErrorShape(json(res), 503);
   });
@@ -303,16 +303,16 @@ describe("raw proxy /api/*", () => {
   it("answers 502 when the upstream is unreachable, without naming it", async () => {
     const port = await closedPort();
     const gw = await gateway({ UPSTREAM_URL: `http://127.0.0.1:${port}` });
-    const res = await httpCall(`${gw.url}/api/todos`, { headers: { authorization: `Bearer ${await gw.token()}` } });
+    const res = await request(`${gw.url}/api/todos`, { headers: { authorization: `Bearer ${await gw.token()}` } });
     expect(res.status).toBe(502);
     const body = json(res);
     expectErrorShape(body, 502);
-    expect(res.body.toString()).not.toContain("127.0.0.1");
-    expect(res.body.toString()).not.toContain(String(port));
-    expect(res.body.toString()).not.toMatch(/ECONNREFUSED|at .*\.js/);
+    expect(res.body).not.toContain("127.0.0.1");
+    expect(res.body).not.toContain(String(port));
+    expect(res.body).not.toMatch(/ECONNREFUSED|at .*\.js/);
 
     // with a request body that was read before the upstream failed, too
-    const post = await httpCall(`${gw.url}/api/todos`, {
+    const post = await request(`${gw.url}/api/todos`, {
       method: "POST",
       headers: { authorization: `Bearer ${await gw.token()}`, "content-type": "application/json" },
       body: JSON.stringify({ title: "x" }),
@@ -326,11 +326,11 @@ describe("raw proxy /api/*", () => {
       // never answers
     });
     const gw = await gateway({ UPSTREAM_URL: up.url, UPSTREAM_TIMEOUT_MS: "300" });
-    const res = await httpCall(`${gw.url}/api/slow`, { headers: { authorization: `Bearer ${await gw.token()}` } });
+    const res = await request(`${gw.url}/api/slow`, { headers: { authorization: `Bearer ${await gw.token()}` } });
     expect(res.status).toBe(504);
     expectErrorShape(json(res), 504);
-    expect(res.body.toString()).not.toContain("127.0.0.1");
-    expect(res.body.toString()).not.toContain(new URL(up.url).port);
+    expect(res.body).not.toContain("127.0.0.1");
+    expect(res.body).not.toContain(new URL(up.url).port);
     expect(up.requests).toHaveLength(1);
   });
 
@@ -338,12 +338,12 @@ describe("raw proxy /api/*", () => {
     const up = await upstream();
     const gw = await gateway({ UPSTREAM_URL: up.url, PROXY_BODY_LIMIT_BYTES: "1000" });
     const headers = { authorization: `Bearer ${await gw.token()}`, "content-type": "application/octet-stream" };
-    const declared = await httpCall(`${gw.url}/api/upload`, { method: "POST", headers, body: randomBytes(1001) });
+    const declared = await request(`${gw.url}/api/upload`, { method: "POST", headers, body: randomBytes(1001) });
     expect(declared.status).toBe(413);
     expectErrorShape(json(declared), 413);
     expect(up.requests).toHaveLength(0);
 
-    const chunked = await httpCall(`${gw.url}/api/upload`, {
+    const chunked = await request(`${gw.url}/api/upload`, {
       method: "POST",
       headers,
       body: Readable.from([randomBytes(600), randomBytes(600)]),
@@ -351,7 +351,7 @@ describe("raw proxy /api/*", () => {
     expect(chunked.status).toBe(413);
     expectErrorShape(json(chunked), 413);
 
-    const fits = await httpCall(`${gw.url}/api/upload`, { method: "POST", headers, body: randomBytes(1000) });
+    const fits = await request(`${gw.url}/api/upload`, { method: "POST", headers, body: randomBytes(1000) });
     expect(fits.status).toBe(200);
   });
 
@@ -364,19 +364,19 @@ describe("raw proxy /api/*", () => {
     });
     const gw = await gateway({ UPSTREAM_URL: up.url });
     const headers = { authorization: `Bearer ${await gw.token()}` };
-    const busy = await httpCall(`${gw.url}/api/unavailable`, { headers });
+    const busy = await request(`${gw.url}/api/unavailable`, { headers });
     expect(busy.status).toBe(503);
     expect(busy.headers["retry-after"]).toBe("7");
-    expect(busy.body.toString()).toBe("busy");
+    expect(busy.body).toBe("busy");
     expect(up.requests).toHaveLength(1);
 
-    const head = await httpCall(`${gw.url}/api/thing`, { method: "HEAD", headers });
+    const head = await request(`${gw.url}/api/thing`, { method: "HEAD", headers });
     expect(head.status).toBe(200);
     expect(head.headers["x-head"]).toBe("1");
     expect(head.headers["content-length"]).toBe("1234");
-    const deleted = await httpCall(`${gw.url}/api/thing`, { method: "DELETE", headers });
+    const deleted = await request(`${gw.url}/api/thing`, { method: "DELETE", headers });
     expect(deleted.status).toBe(204);
-    expect(deleted.body.length).toBe(0);
+    expect(deleted.bytes.length).toBe(0);
   });
 
   it("closes its upstream connections on app.close()", async () => {
@@ -384,7 +384,7 @@ describe("raw proxy /api/*", () => {
     const up = await upstream();
     const gw = await startGateway({ UPSTREAM_URL: up.url });
     const headers = { authorization: `Bearer ${await gw.token()}` };
-    await Promise.all([1, 2, 3].map((i) => httpCall(`${gw.url}/api/items/${i}`, { headers })));
+    await Promise.all([1, 2, 3].map((i) => request(`${gw.url}/api/items/${i}`, { headers })));
     await fetch(`${gw.url}/trpc/proxy.whoami`, { headers }).then((res) => res.arrayBuffer());
     await gw.close();
     await expect.poll(() => handles.open(), { timeout: 3000 }).toEqual([]);

@@ -5,7 +5,7 @@ import { MAX_DATA_DEPTH, nestsDeeperThan } from "./json-depth.js";
 import { LONE_SURROGATE, MAX_ID_LENGTH } from "./subject-encoding.js";
 
 /** An event's `data`: any JSON, nested at most {@link MAX_DATA_DEPTH} levels. */
-export const eventDataSchema = z.unknown().refine((data) => !nestsDeeperThan(data, MAX_DATA_DEPTH), {
+const eventDataSchema = z.unknown().refine((data) => !nestsDeeperThan(data, MAX_DATA_DEPTH), {
   message: `nested deeper than ${MAX_DATA_DEPTH} levels`,
 });
 
@@ -33,7 +33,7 @@ export const eventIdSchema = z
   .max(128)
   .regex(/^[^\r\n\0]*$/, "must not contain line breaks or NUL");
 
-export const correlationIdSchema = z
+const correlationIdSchema = z
   .string()
   .min(1)
   .max(128)

@@ -7,7 +7,7 @@ export { buildAsyncApiDocument } from "./asyncapi.js";
 export { type ApiDocumentOptions, buildOpenApiDocument } from "./openapi.js";
 
 /** The server package's version: the documents' `info.version` (from `src/` and `dist/` alike). */
-export function gatewayVersion(): string {
+function gatewayVersion(): string {
   try {
     const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
       version?: string;
@@ -18,7 +18,7 @@ export function gatewayVersion(): string {
   }
 }
 
-export type ApiDocuments = { openapi: string; asyncapi: string };
+type ApiDocuments = { openapi: string; asyncapi: string };
 
 /** Both documents as JSON text, built once (at start-up, and by `npm run docs:api`). */
 export function buildApiDocuments(catalog: EventDefinitions, strictCatalog: boolean): ApiDocuments {

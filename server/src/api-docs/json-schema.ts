@@ -2,7 +2,7 @@ import { z } from "zod";
 
 export type JsonSchema = { [key: string]: unknown };
 
-export type SchemaTarget = "draft-2020-12" | "draft-07";
+type SchemaTarget = "draft-2020-12" | "draft-07";
 
 /**
  * One zod schema as JSON Schema, ready to sit inside an API document: no `$schema`, and any

@@ -1,6 +1,6 @@
 import type { ConnectedEventData, PresenceEventData, ResetEventData } from "@circl-bff/shared";
 import { z } from "zod";
-import type { ErrorBody } from "../http/error-handler.js";
+import type { ErrorBody } from "../http/error-response.js";
 
 /**
  * Shapes the gateway answers with that had only a TypeScript type so far, as zod schemas for the

@@ -11,7 +11,7 @@ const MAX_TOKEN_LENGTH = 16_384;
 
 export type AccessTokenVerifier = (token: string) => Promise<Identity>;
 
-export type AccessTokenVerifierOptions = {
+type AccessTokenVerifierOptions = {
   /**
    * Minimum time between two JWKS fetches triggered by an unknown `kid` (jose's cooldown); bounds
    * the load tokens with made-up key ids can put on the identity provider. Default 30 s.

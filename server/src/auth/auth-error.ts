@@ -1,7 +1,7 @@
 import { errors } from "jose";
 
 /** What a client is told about a credential that failed, whatever the reason (production). */
-export const INVALID_CREDENTIALS = "invalid or missing credentials";
+const INVALID_CREDENTIALS = "invalid or missing credentials";
 
 export class AuthError extends Error {
   constructor(

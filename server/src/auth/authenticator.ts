@@ -7,7 +7,7 @@ import { STREAM_TOKEN_AUDIENCE, type StreamTokens } from "./stream-token.js";
 
 const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]+)$/;
 
-export function bearerToken(authorization: string | undefined): string | undefined {
+function bearerToken(authorization: string | undefined): string | undefined {
   if (authorization === undefined) return undefined;
   const match = BEARER.exec(authorization);
   if (match === null) throw new AuthError("malformed_header", "Authorization must be 'Bearer <token>'");

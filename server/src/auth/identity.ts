@@ -17,3 +17,9 @@ export type Identity = {
    */
   readonly tokenIds: readonly string[];
 };
+
+/**
+ * Whose token or stream it is, as far as revocation is concerned: what a revocation matches on,
+ * and what the hub keeps of the credential that opened a stream.
+ */
+export type TokenOwner = Pick<Identity, "tenantId" | "userId" | "tokenIds" | "iat">;

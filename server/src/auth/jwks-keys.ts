@@ -1,7 +1,7 @@
 import { createLocalJWKSet, createRemoteJWKSet, errors, type JSONWebKeySet, type JWTVerifyGetKey } from "jose";
 import { AuthError } from "./auth-error.js";
 
-export type JwksOptions = { cooldownMs: number; cacheMaxAgeMs: number; timeoutMs: number };
+type JwksOptions = { cooldownMs: number; cacheMaxAgeMs: number; timeoutMs: number };
 
 /** The key set could not be fetched (network, timeout, a non-200 or non-JSON answer): not the token's fault. */
 function isFetchFailure(error: unknown): boolean {

@@ -1,7 +1,7 @@
 import type { EventBus, Unsubscribe } from "../bus/event-bus.js";
 import type { Revocation } from "./revocations.js";
 
-export type RevocationBroadcastOptions = {
+type RevocationBroadcastOptions = {
   /** Applies a revocation on this instance (revocation list, streams ended); idempotent. */
   apply: (revocation: Revocation) => void;
   /** How long one broadcast attempt may take, and how long to wait before the next one. */

@@ -1,4 +1,4 @@
-import type { Identity } from "./identity.js";
+import type { TokenOwner } from "./identity.js";
 
 /** A revocation as broadcast to every instance. */
 export type Revocation = {
@@ -11,9 +11,6 @@ export type Revocation = {
   /** Epoch ms after which the revoked tokens have expired anyway and the entry is dropped. */
   until: number;
 };
-
-/** Who a token or stream belongs to, as far as revocation is concerned. */
-export type TokenOwner = Pick<Identity, "tenantId" | "userId" | "tokenIds" | "iat">;
 
 export function revokes(revocation: Revocation, owner: TokenOwner): boolean {
   if (revocation.tenantId !== owner.tenantId || revocation.userId !== owner.userId) return false;

@@ -36,14 +36,14 @@ function patternRegExp(pattern: string): RegExp {
   return regexp;
 }
 
-export function grantedByPatterns(patterns: readonly string[], topic: string): boolean {
+function grantedByPatterns(patterns: readonly string[], topic: string): boolean {
   for (const pattern of patterns) {
     if (pattern === topic || (pattern.includes("*") && patternRegExp(pattern).test(topic))) return true;
   }
   return false;
 }
 
-export type TopicAuthOptions = {
+type TopicAuthOptions = {
   /** Asked about topics no pattern grants; unset: such topics are refused. */
   url?: URL;
   cacheS: number;

@@ -1,7 +1,7 @@
 import type { AccessTokenVerifier } from "./access-token.js";
 import type { Identity } from "./identity.js";
 
-export type VerifiedTokenCacheOptions = {
+type VerifiedTokenCacheOptions = {
   /** Tokens remembered at once; the oldest is dropped beyond it. Default 10,000. */
   maxEntries?: number;
   /**

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { z } from "zod";
-import type { DeadLetter, DeadLetters } from "./publish-queue.js";
+import type { DeadLetter, DeadLetters } from "./event-bus.js";
 
 /** How long an admin call waits for the other instances' answers. */
 const WAIT_MS = 500;

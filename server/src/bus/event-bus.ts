@@ -1,6 +1,5 @@
 import type { StreamKey } from "@circl-bff/shared";
 import { z } from "zod";
-import type { DeadLetters } from "./publish-queue.js";
 
 /**
  * A stream position: one sequence across all keys, plus the epoch of the bus that assigned it.
@@ -77,10 +76,40 @@ export class EventTooLargeError extends Error {
   override readonly name = "EventTooLargeError";
 }
 
+/** A publish that failed for good (NATS bus), as an admin lists it. */
+export type DeadLetter = {
+  id: string;
+  tenantId: string;
+  userId?: string;
+  topic?: string;
+  type: string;
+  data: unknown;
+  correlationId?: string;
+  attempts: number;
+  lastError: string;
+  failedAt: string;
+  /** Listed by another instance, whose messages could not carry `data` (list it there). */
+  dataOmitted?: true;
+};
+
+/** Dead letters of one tenant, for admins (`admin.deadLetters.*`). */
+export interface DeadLetters {
+  list(tenantId: string): DeadLetter[] | Promise<DeadLetter[]>;
+  /** Moves the entry back into the publish queue; false when there is no such entry (or the queue is full). */
+  retry(tenantId: string, id: string): boolean | Promise<boolean>;
+  drop(tenantId: string, id: string): boolean | Promise<boolean>;
+}
+
+/**
+ * The engines, by the name `/ready` reports, each with the `source` label of
+ * `replay_events_total` for the history it serves (the hub's own buffers count as `buffer`).
+ */
+export const BUS_KINDS = { memory: { replaySource: "bus" }, nats: { replaySource: "jetstream" } } as const;
+export type BusKind = keyof typeof BUS_KINDS;
+
 export interface EventBus {
-  /** Which engine this is (`/ready`), and the `source` label of events it replays. */
-  readonly kind: string;
-  readonly replaySource: string;
+  /** Which engine this is (a key of `BUS_KINDS`). */
+  readonly kind: BusKind;
   /**
    * True when `publish` hands the event to this instance's subscribers before it resolves (the
    * in-process bus); false when delivery comes back later from the engine (NATS).

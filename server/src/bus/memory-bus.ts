@@ -13,7 +13,7 @@ import type {
 import { fromList, KeyListeners } from "./key-listeners.js";
 import { mergeBySeq, ReplayBuffer } from "./replay-buffer.js";
 
-export type MemoryBusOptions = {
+type MemoryBusOptions = {
   /** Events kept per key for resume. */
   historySize: number;
   /** Keys with history kept at once; the least recently written key is dropped beyond it. */
@@ -31,7 +31,6 @@ export type MemoryBusOptions = {
  */
 export class MemoryBus implements EventBus {
   readonly kind = "memory";
-  readonly replaySource = "bus";
   readonly deliversOnPublish = true;
   readonly epoch = randomBytes(6).toString("hex");
   private seq = 0;

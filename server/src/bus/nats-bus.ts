@@ -7,6 +7,7 @@ import {
   type BusPublishResult,
   type ControlMessage,
   controlMessageSchema,
+  type DeadLetters,
   type EventBus,
   type Gap,
   type OutgoingEvent,
@@ -17,7 +18,6 @@ import { type BusLogger, connectNats, watchConnection, withTimeout } from "./nat
 import { LiveDelivery, type LiveMetrics } from "./nats-live.js";
 import { NatsPublisher } from "./nats-publisher.js";
 import { ensureStream, isStreamNotFound, type StreamSettings, streamEpoch } from "./nats-stream-setup.js";
-import type { DeadLetters } from "./publish-queue.js";
 
 export type { BusLogger } from "./nats-connection.js";
 export { isTransient } from "./nats-publisher.js";
@@ -72,7 +72,6 @@ export type NatsBusOptions = {
  */
 export class NatsBus implements EventBus {
   readonly kind = "nats";
-  readonly replaySource = "jetstream";
   readonly deliversOnPublish = false;
   readonly epoch: string;
   readonly deadLetters: DeadLetters;

@@ -5,10 +5,16 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { busTracing } from "../telemetry/bus-tracing.js";
 import { encodeMessage } from "./bus-message.js";
 import { ClusterDeadLetters } from "./cluster-dead-letters.js";
-import { type BusPublishResult, BusUnavailableError, EventTooLargeError, type OutgoingEvent } from "./event-bus.js";
+import {
+  type BusPublishResult,
+  BusUnavailableError,
+  type DeadLetters,
+  EventTooLargeError,
+  type OutgoingEvent,
+} from "./event-bus.js";
 import { type BusLogger, errorMessage } from "./nats-connection.js";
 import { PublishJournal } from "./publish-journal.js";
-import { type DeadLetters, type PendingPublish, PublishQueue, type SendOutcome } from "./publish-queue.js";
+import { type PendingPublish, PublishQueue, type SendOutcome } from "./publish-queue.js";
 
 type Settable = { set(value: number): void };
 

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { StreamKey } from "@circl-bff/shared";
-import type { OutgoingEvent } from "./event-bus.js";
+import type { DeadLetter, DeadLetters, OutgoingEvent } from "./event-bus.js";
 
 export type PendingPublish = {
   readonly id: string;
@@ -15,35 +15,12 @@ export type PendingPublish = {
   lastError?: string;
 };
 
-export type DeadLetter = {
-  id: string;
-  tenantId: string;
-  userId?: string;
-  topic?: string;
-  type: string;
-  data: unknown;
-  correlationId?: string;
-  attempts: number;
-  lastError: string;
-  failedAt: string;
-  /** Listed by another instance, whose messages could not carry `data` (list it there). */
-  dataOmitted?: true;
-};
-
 /**
  * A failed attempt: `transient` (NATS unreachable, no leader yet, a timeout: retried with backoff
  * for as long as it lasts, never a dead letter), `permanent` (a dead letter at once), or neither
  * (retried up to `maxAttempts`, then a dead letter).
  */
 export type SendOutcome = { ok: true } | { ok: false; permanent: boolean; transient?: boolean; error: string };
-
-/** Dead letters of one tenant, for admins (`admin.deadLetters.*`). */
-export interface DeadLetters {
-  list(tenantId: string): DeadLetter[] | Promise<DeadLetter[]>;
-  /** Moves the entry back into the publish queue; false when there is no such entry (or the queue is full). */
-  retry(tenantId: string, id: string): boolean | Promise<boolean>;
-  drop(tenantId: string, id: string): boolean | Promise<boolean>;
-}
 
 export type PublishQueueOptions = {
   maxSize: number;

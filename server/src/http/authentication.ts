@@ -7,7 +7,7 @@ import type { AuthMode } from "./request-auth.js";
 
 const TRPC_ROUTE = "/trpc/:path";
 /** The token could not be verified now (the JWKS is unreachable): 503, retryable, never charged. */
-export const UNVERIFIABLE = "jwks_unavailable";
+const UNVERIFIABLE = "jwks_unavailable";
 const TOKEN_ROUTE = "/events/token";
 
 /** `routeOptions` is built afresh on every read (a 13-field object): read it once per request. */

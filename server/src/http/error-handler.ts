@@ -1,38 +1,9 @@
-import { STATUS_CODES } from "node:http";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { AuthError, authErrorMessage, bearerChallenge } from "../auth/auth-error.js";
+import { sendError } from "./error-response.js";
 import type { RateLimits } from "./rate-limits.js";
 
-export type ErrorBody = {
-  statusCode: number;
-  error: string;
-  message: string;
-  requestId: string;
-  /** The zod issues of a refused body (`400`). */
-  issues?: unknown[];
-};
-
-export function errorBody(statusCode: number, message: string, requestId: string): ErrorBody {
-  return { statusCode, error: STATUS_CODES[statusCode] ?? "Error", message, requestId };
-}
-
-export function sendError(
-  reply: FastifyReply,
-  statusCode: number,
-  message: string,
-  extra?: Pick<ErrorBody, "issues">,
-): FastifyReply {
-  return reply
-    .code(statusCode)
-    .type("application/json")
-    .send(
-      extra === undefined
-        ? errorBody(statusCode, message, reply.request.id)
-        : { ...errorBody(statusCode, message, reply.request.id), ...extra },
-    );
-}
-
-export type ErrorHandlingOptions = {
+type ErrorHandlingOptions = {
   /**
    * Production answers a failed credential with the generic message only; development adds the
    * reason. Defaults to `NODE_ENV=production`, which is what `config.production` is read from.

@@ -3,7 +3,7 @@ import type { FastifyInstance } from "fastify";
 import type { EventBus } from "../bus/event-bus.js";
 import type { Metrics } from "../metrics.js";
 import type { Hub } from "../stream/hub.js";
-import { sendError } from "./error-handler.js";
+import { sendError } from "./error-response.js";
 
 function sameSecret(given: string, expected: string): boolean {
   const a = Buffer.from(given);

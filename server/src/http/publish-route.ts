@@ -3,7 +3,7 @@ import type { FastifyInstance } from "fastify";
 import type { z } from "zod";
 import { type EventPublisher, publishFailure } from "../stream/event-publisher.js";
 import { requireIdentity } from "./authentication.js";
-import { sendError } from "./error-handler.js";
+import { sendError } from "./error-response.js";
 
 const JSON_TYPE = /^application\/json\s*(;|$)/i;
 

@@ -4,7 +4,7 @@ import rateLimit, { normalizeIP } from "@fastify/rate-limit";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Config } from "../config.js";
 import type { Metrics } from "../metrics.js";
-import { sendError } from "./error-handler.js";
+import { sendError } from "./error-response.js";
 
 /**
  * The budgets (docs/protocol.md, "Endpoints"):
@@ -13,7 +13,7 @@ import { sendError } from "./error-handler.js";
  * - `user`: API and tRPC calls per user;
  * - `stream`: stream connection attempts per user, raw and tRPC together.
  */
-export type LimitScope = "ip" | "token-ip" | "user" | "stream";
+type LimitScope = "ip" | "token-ip" | "user" | "stream";
 
 /** How long one Redis command may take before the limit is skipped (fail-open) for that request. */
 const REDIS_COMMAND_TIMEOUT_MS = 250;

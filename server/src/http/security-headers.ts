@@ -3,7 +3,7 @@ import type { FastifyInstance, onRequestHookHandler } from "fastify";
 import helmet, { type HelmetOptions } from "helmet";
 
 /** The demo page and its assets: the CSP the page satisfies (no inline script or style), and helmet's other defaults. */
-export const DOCUMENT_HELMET_OPTIONS: Readonly<HelmetOptions> = {
+const DOCUMENT_HELMET_OPTIONS: Readonly<HelmetOptions> = {
   contentSecurityPolicy: {
     directives: {
       defaultSrc: ["'self'"],
@@ -27,7 +27,7 @@ export const DOCUMENT_HELMET_OPTIONS: Readonly<HelmetOptions> = {
  * (referrer and opener policies, origin-agent clustering, the legacy IE and Flash switches) govern
  * documents; on an API response they are bytes to write for every call.
  */
-export const API_HELMET_OPTIONS: Readonly<HelmetOptions> = {
+const API_HELMET_OPTIONS: Readonly<HelmetOptions> = {
   contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
   crossOriginOpenerPolicy: false,
   originAgentCluster: false,
@@ -40,7 +40,7 @@ export const API_HELMET_OPTIONS: Readonly<HelmetOptions> = {
 };
 
 /** Runs helmet's middleware once against a recorder and returns the headers it sets. */
-export function helmetHeaders(options: Readonly<HelmetOptions>): Record<string, string> {
+function helmetHeaders(options: Readonly<HelmetOptions>): Record<string, string> {
   const headers: Record<string, string> = {};
   const recorder = {
     setHeader(name: string, value: string | number | readonly string[]) {

@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Identity } from "../auth/identity.js";
 import type { ConnectionLimiter } from "../stream/connection-limiter.js";
 import { requireIdentity } from "./authentication.js";
-import { sendError } from "./error-handler.js";
+import { sendError } from "./error-response.js";
 
 /**
  * Runs before a stream (raw or tRPC) starts its response: requires the identity the

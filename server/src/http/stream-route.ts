@@ -5,12 +5,13 @@ import type { FastifyInstance } from "fastify";
 import { TopicAuthUnavailableError, type TopicGrants, TopicNotAllowedError } from "../auth/topic-grants.js";
 import type { ConnectionLimiter } from "../stream/connection-limiter.js";
 import type { Hub } from "../stream/hub.js";
+import { openRequest } from "../stream/open-request.js";
 import { SocketSink } from "../stream/socket-sink.js";
 import { requireIdentity } from "./authentication.js";
-import { sendError } from "./error-handler.js";
+import { sendError } from "./error-response.js";
 import { admitStream } from "./stream-auth.js";
 
-export const SSE_HEADERS = {
+const SSE_HEADERS = {
   "content-type": "text/event-stream; charset=utf-8",
   "cache-control": "no-cache, no-transform",
   "x-accel-buffering": "no",
@@ -115,18 +116,18 @@ export function registerStreamRoute(
       releaseResponseHead(res);
       res.socket?.setNoDelay(true);
       const sink = new SocketSink(res, randomUUID(), sinkOptions);
-      const session = deps.hub.open({
-        tenantId: identity.tenantId,
-        userId: identity.userId,
-        lastEventId: typeof lastEventId === "string" && lastEventId !== "" ? lastEventId : undefined,
-        types,
-        topics,
-        presence: request.query.presence === "1" || request.query.presence === "true",
-        expiresAt: identity.exp * 1000,
-        tokenIds: identity.tokenIds,
-        issuedAt: identity.iat,
-        sink,
-      });
+      const session = deps.hub.open(
+        openRequest(
+          identity,
+          {
+            lastEventId: typeof lastEventId === "string" && lastEventId !== "" ? lastEventId : undefined,
+            types,
+            topics,
+            presence: request.query.presence === "1" || request.query.presence === "true",
+          },
+          sink,
+        ),
+      );
       res.on("close", () => session.close());
       return reply;
     },

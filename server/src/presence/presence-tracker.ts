@@ -2,9 +2,9 @@ import { randomBytes } from "node:crypto";
 import type { EventBus, PresenceMessage, Unsubscribe } from "../bus/event-bus.js";
 import type { TopicStreamObserver } from "../stream/hub.js";
 
-export type PresenceChange = (tenantId: string, topic: string, kind: "join" | "leave", userId: string) => void;
+type PresenceChange = (tenantId: string, topic: string, kind: "join" | "leave", userId: string) => void;
 
-export type PresenceOptions = {
+type PresenceOptions = {
   /** How often this instance re-announces all its entries (keeps them alive elsewhere). */
   refreshMs: number;
   /** An entry of another instance not refreshed for this long is gone (the instance died). */

@@ -1,6 +1,6 @@
 import { Transform, type TransformCallback } from "node:stream";
 
-export class BodyLimitError extends Error {
+class BodyLimitError extends Error {
   constructor(readonly limit: number) {
     super(`request body larger than ${limit} bytes`);
     this.name = "BodyLimitError";

@@ -5,7 +5,7 @@ export type StoredResponse = {
   body: Buffer;
 };
 
-export type IdempotencyOptions = {
+type IdempotencyOptions = {
   /** How long a stored response answers repeats. */
   ttlMs: number;
   maxEntries: number;
@@ -16,7 +16,7 @@ export type IdempotencyOptions = {
   now: () => number;
 };
 
-export type Acquired =
+type Acquired =
   | { kind: "replay"; response: StoredResponse }
   /** The key was used for another request (method and path) by the same user. */
   | { kind: "mismatch" }

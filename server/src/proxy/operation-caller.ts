@@ -46,7 +46,7 @@ export type OperationCall = {
 export type OperationCaller = (call: OperationCall) => Promise<unknown>;
 
 /** Fills `{name}` placeholders, percent-encoded; `.`/`..`/empty values would change the path's meaning. */
-export function expandPath(template: string, params: OperationInput["params"]): string {
+function expandPath(template: string, params: OperationInput["params"]): string {
   return template.replace(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
     const value = params?.[name];
     if (value === undefined) throw new OperationError("bad-input", `path parameter '${name}' is missing`);
@@ -58,7 +58,7 @@ export function expandPath(template: string, params: OperationInput["params"]): 
   });
 }
 
-export function queryString(query: OperationInput["query"]): string {
+function queryString(query: OperationInput["query"]): string {
   const search = new URLSearchParams();
   for (const [name, value] of Object.entries(query ?? {})) {
     if (value === undefined) continue;

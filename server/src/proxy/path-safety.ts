@@ -5,7 +5,7 @@
  * its raw form and after every round of percent-decoding.
  */
 
-export type SafePath =
+type SafePath =
   | {
       ok: true /** the path below the prefix, without its leading `/`, still encoded */;
       rest: string /** `?…` or "" */;

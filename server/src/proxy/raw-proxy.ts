@@ -3,7 +3,7 @@ import { pipeline, Readable } from "node:stream";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Identity } from "../auth/identity.js";
 import { requireIdentity } from "../http/authentication.js";
-import { sendError } from "../http/error-handler.js";
+import { sendError } from "../http/error-response.js";
 import { BodyLimiter } from "./body-limit.js";
 import { IDEMPOTENCY_KEY, IdempotencyStore, type StoredResponse } from "./idempotency-store.js";
 import { checkProxyPath } from "./path-safety.js";
@@ -12,11 +12,11 @@ import type { UpstreamClient } from "./upstream-client.js";
 import { classifyUpstreamError, FAILURE_MESSAGE, FAILURE_STATUS } from "./upstream-errors.js";
 import { type CallerContext, rawRequestHeaders, rawResponseHeaders, traceContext } from "./upstream-headers.js";
 
-export const PROXY_PREFIX = "/api";
+const PROXY_PREFIX = "/api";
 const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
 const IDEMPOTENT_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
-export type RawProxyDeps = {
+type RawProxyDeps = {
   /** Undefined when `UPSTREAM_URL` is not set: every `/api/*` call is 503. */
   upstream: UpstreamClient | undefined;
   idempotency: IdempotencyStore;

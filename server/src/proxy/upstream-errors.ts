@@ -1,5 +1,5 @@
 /** Why an upstream call failed, as the client may learn it: never a hostname, address or stack. */
-export type UpstreamFailure = "timeout" | "unreachable";
+type UpstreamFailure = "timeout" | "unreachable";
 
 const TIMEOUT_CODES = new Set([
   "UND_ERR_HEADERS_TIMEOUT",

@@ -94,7 +94,7 @@ function copyExcept(
 
 const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;
 
-export type TraceContext = { traceparent: string; tracestate?: string; traceId: string; started: boolean };
+type TraceContext = { traceparent: string; tracestate?: string; traceId: string; started: boolean };
 
 /**
  * W3C Trace Context: a valid incoming `traceparent` (and its `tracestate`) is forwarded as is, so

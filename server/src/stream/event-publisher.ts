@@ -13,7 +13,7 @@ import type { Metrics } from "../metrics.js";
 import { busTracing } from "../telemetry/bus-tracing.js";
 import { flushIfIdle } from "./write-coalescer.js";
 
-export class ForbiddenError extends Error {
+class ForbiddenError extends Error {
   readonly statusCode = 403;
 }
 
@@ -24,7 +24,7 @@ const BUS_RETRY_AFTER_S = 5;
  * How a refused publish is answered, the same on both doors: an HTTP status and a tRPC code,
  * and `retryAfterS` (a `Retry-After` header) when waiting cures it.
  */
-export type PublishFailure = {
+type PublishFailure = {
   status: 403 | 413 | 503;
   code: "FORBIDDEN" | "PAYLOAD_TOO_LARGE" | "SERVICE_UNAVAILABLE";
   message: string;
@@ -50,7 +50,7 @@ export function publishFailure(error: unknown): PublishFailure | undefined {
  * `Nats-Msg-Id` style de-duplication key: the same user's same idempotency key maps to the same
  * id on every instance, and no other user's key can collide with it.
  */
-export function idempotencyMsgId(tenantId: string, userId: string, idempotencyKey: string): string {
+function idempotencyMsgId(tenantId: string, userId: string, idempotencyKey: string): string {
   return createHash("sha256")
     .update(JSON.stringify([tenantId, userId, idempotencyKey]))
     .digest("base64url");

@@ -1,14 +1,16 @@
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import { keyId, type StreamKey } from "@circl-bff/shared";
+import type { TokenOwner } from "../auth/identity.js";
 import type { BusEvent, EventBus, Unsubscribe } from "../bus/event-bus.js";
-import { isGap } from "../bus/event-bus.js";
+import { BUS_KINDS, isGap } from "../bus/event-bus.js";
 import { formatEventId, parseEventId } from "../bus/position.js";
 import { RecentBySeq } from "../bus/recent-by-seq.js";
 import { mergeBySeq, ReplayBuffer } from "../bus/replay-buffer.js";
 import type { Metrics } from "../metrics.js";
+import type { OpenRequest } from "./open-request.js";
 import { type StreamEvent, toPresenceEvent, toResetEvent, toStreamEvent } from "./stream-event.js";
-import { type SessionOwner, StreamSession } from "./stream-session.js";
-import type { EndReason, StreamSink } from "./stream-sink.js";
+import { type SessionHub, StreamSession } from "./stream-session.js";
+import type { EndReason } from "./stream-sink.js";
 
 /** An event that cannot be serialised (e.g. nested too deeply for `JSON.stringify`): skipped. */
 export class UnframableEventError extends Error {
@@ -31,7 +33,7 @@ export interface TopicStreamObserver {
   closed(tenantId: string, topic: string, userId: string): void;
 }
 
-export type HubOptions = {
+type HubOptions = {
   replayBufferSize: number;
   maxPendingBytes: number;
   /** A stream is ended after this long (the client reconnects and resumes). */
@@ -44,23 +46,6 @@ export type HubOptions = {
   onError?: (error: unknown) => void;
   /** Told when a stream on a topic opens and closes. */
   topicStreams?: TopicStreamObserver;
-};
-
-export type OpenRequest = {
-  tenantId: string;
-  userId: string;
-  lastEventId?: string;
-  types?: readonly string[];
-  /** Topics of the tenant to follow (already granted), besides the personal and tenant keys. */
-  topics?: readonly string[];
-  /** Also deliver `presence.join` / `presence.leave` of those topics. */
-  presence?: boolean;
-  /** When the credential that opened the stream expires (epoch ms); the stream ends then. */
-  expiresAt?: number;
-  /** Ids of the credential that opened the stream, and when it was issued (for revocation). */
-  tokenIds?: readonly string[];
-  issuedAt?: number;
-  sink: StreamSink;
 };
 
 /** One stream key's live feed on this instance: its bus subscription, replay buffer and streams. */
@@ -76,9 +61,6 @@ type Channel = {
   idleSince?: number;
 };
 
-/** Whose stream it is and the credential that opened it (what revocation matches on). */
-export type StreamOpener = Readonly<Pick<OpenRequest, "tenantId" | "userId" | "tokenIds" | "issuedAt">>;
-
 type Plan =
   | { resumed: true; history: Iterable<StreamEvent> | AsyncIterable<BusEvent> }
   | { resumed: false; reset?: string };
@@ -87,7 +69,7 @@ type Plan =
  * The fan-out hub, written once for both transports. One bus subscription per key however many
  * connections share it; each event is enveloped and serialised once and handed to all of them.
  */
-export class Hub implements SessionOwner {
+export class Hub implements SessionHub {
   private readonly channels = new Map<string, Channel>();
   /** Channels no stream uses, until they expire: the timer looks at these, not at every channel. */
   private readonly lingering = new Set<Channel>();
@@ -124,9 +106,9 @@ export class Hub implements SessionOwner {
    * goes live.
    */
   open(request: OpenRequest): StreamSession {
-    const { sink } = request;
+    const { sink, owner } = request;
     const transport = sink.transport;
-    const { tenantId, userId } = request;
+    const { tenantId, userId } = owner;
     const topics = [...new Set(request.topics ?? [])];
     // The channels' own key objects: a stream keeps no copies of its own.
     const channels = [
@@ -140,7 +122,7 @@ export class Hub implements SessionOwner {
     const expiresAt = request.expiresAt ?? Number.POSITIVE_INFINITY;
     const session = new StreamSession(
       this,
-      { tenantId, userId, tokenIds: request.tokenIds, issuedAt: request.issuedAt },
+      owner,
       keys,
       sink,
       request.types === undefined ? undefined : new Set(request.types),
@@ -264,11 +246,11 @@ export class Hub implements SessionOwner {
     }
   }
 
-  /** Ends the streams whose opening request matches (e.g. a revoked user's). Returns how many. */
-  endStreams(match: (opener: StreamOpener) => boolean, reason: EndReason): number {
+  /** Ends the streams whose owner matches (e.g. a revoked user's). Returns how many. */
+  endStreams(match: (owner: TokenOwner) => boolean, reason: EndReason): number {
     let ended = 0;
     for (const session of [...this.sessions]) {
-      if (!match(session.opener)) continue;
+      if (!match(session.owner)) continue;
       session.end(reason);
       ended++;
     }
@@ -311,7 +293,7 @@ export class Hub implements SessionOwner {
   }
 
   private async *countReplayed(events: AsyncIterable<BusEvent>): AsyncIterable<BusEvent> {
-    const counter = this.metrics.replayEvents.labels(this.bus.replaySource);
+    const counter = this.metrics.replayEvents.labels(BUS_KINDS[this.bus.kind].replaySource);
     for await (const event of events) {
       counter.inc();
       yield event;
@@ -377,7 +359,7 @@ export class Hub implements SessionOwner {
         channel.idleSince = this.now();
         this.lingering.add(channel);
       }
-      if (key.topic !== undefined) this.options.topicStreams?.closed(key.tenant, key.topic, session.opener.userId);
+      if (key.topic !== undefined) this.options.topicStreams?.closed(key.tenant, key.topic, session.owner.userId);
     }
   }
 

@@ -4,6 +4,9 @@ import type { StreamEvent } from "./stream-event.js";
 import type { EndReason, StreamSink } from "./stream-sink.js";
 import { type Flushable, flushSoon } from "./write-coalescer.js";
 
+/** The same for every stream of a route: one object, not a copy per stream. */
+type SocketSinkOptions = { readonly retryMs: number; readonly heartbeatMs: number; readonly now: () => number };
+
 /**
  * The raw `GET /events/stream` transport. Frames are collected during one event-loop turn and
  * written to the socket together (see `write-coalescer.ts`): the bytes and their order are the
@@ -15,9 +18,6 @@ import { type Flushable, flushSoon } from "./write-coalescer.js";
  * is flushed first (the route does it); `res.end()` still writes the closing chunk, on the same
  * socket after ours.
  */
-/** The same for every stream of a route: one object, not a copy per stream. */
-export type SocketSinkOptions = { readonly retryMs: number; readonly heartbeatMs: number; readonly now: () => number };
-
 export class SocketSink implements StreamSink, Flushable {
   readonly transport = "raw";
   private lastWriteAt: number;

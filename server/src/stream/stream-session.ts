@@ -1,10 +1,10 @@
 import type { StreamKey } from "@circl-bff/shared";
-import type { StreamOpener } from "./hub.js";
+import type { TokenOwner } from "../auth/identity.js";
 import type { StreamEvent } from "./stream-event.js";
 import type { EndReason, StreamSink } from "./stream-sink.js";
 
 /** What a session reports to (the hub): one object for all sessions, no closures per session. */
-export interface SessionOwner {
+export interface SessionHub {
   frameSent(session: StreamSession): void;
   /** A live event arrived after a later one was sent (a repaired loss): the client must be told. */
   outOfOrder(session: StreamSession, event: StreamEvent): void;
@@ -29,9 +29,9 @@ export class StreamSession {
   ready: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly owner: SessionOwner,
+    private readonly hub: SessionHub,
     /** Whose stream it is (revocation ends streams by it). */
-    readonly opener: StreamOpener,
+    readonly owner: TokenOwner,
     /** The user's personal key, the tenant broadcast key, then the topic keys it asked for. */
     readonly keys: readonly StreamKey[],
     readonly sink: StreamSink,
@@ -121,7 +121,7 @@ export class StreamSession {
     if (this.closed) return;
     this.closed = true;
     this.pending = [];
-    this.owner.sessionClosed(this);
+    this.hub.sessionClosed(this);
   }
 
   private send(event: StreamEvent, live: boolean): void {
@@ -133,18 +133,18 @@ export class StreamSession {
     }
     if (event.seq <= this.lastSeq) {
       // Live and after the history, yet behind what was sent: only a lost message repaired late.
-      if (live && event.seq > this.liveFrom) this.owner.outOfOrder(this, event);
+      if (live && event.seq > this.liveFrom) this.hub.outOfOrder(this, event);
       return;
     }
     this.lastSeq = event.seq;
     if (this.types !== undefined && event.envelope.type !== "reset" && !this.types.has(event.envelope.type)) return;
     this.sink.deliver(event);
-    this.owner.frameSent(this);
+    this.hub.frameSent(this);
     if (this.sink.pendingBytes() > this.maxPendingBytes) this.overflow();
   }
 
   private overflow(): void {
-    this.owner.slowConsumer(this);
+    this.hub.slowConsumer(this);
     this.end("slow-consumer");
   }
 }

@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Revocation } from "../auth/revocations.js";
 import type { StreamTokens } from "../auth/stream-token.js";
 import type { TopicGrants } from "../auth/topic-grants.js";
-import type { DeadLetters } from "../bus/publish-queue.js";
+import type { DeadLetters } from "../bus/event-bus.js";
 import type { PresenceTracker } from "../presence/presence-tracker.js";
 import type { OperationCaller } from "../proxy/operation-caller.js";
 import type { EventPublisher } from "../stream/event-publisher.js";

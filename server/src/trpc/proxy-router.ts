@@ -15,7 +15,7 @@ type Flatten<T> = { [K in keyof T]: T[K] };
 type MutationInput<O extends Operation> = MaybeEmpty<Flatten<z.input<O["input"]> & { idempotencyKey?: string }>>;
 
 /** The procedures a manifest becomes, typed from its schemas so the client infers them. */
-export type ProxyProcedures<M extends OperationManifest, Meta, ErrorShape> = {
+type ProxyProcedures<M extends OperationManifest, Meta, ErrorShape> = {
   [K in keyof M]: M[K]["method"] extends "GET"
     ? TRPCQueryProcedure<{
         input: QueryInput<M[K]>;

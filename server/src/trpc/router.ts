@@ -19,11 +19,12 @@ import "../http/request-auth.js";
 import { z } from "zod";
 import { TopicAuthUnavailableError, TopicNotAllowedError } from "../auth/topic-grants.js";
 import { publishFailure } from "../stream/event-publisher.js";
+import { openRequest } from "../stream/open-request.js";
 import { QueueSink } from "../stream/queue-sink.js";
 import type { TrpcContext } from "./context.js";
 import { createProxyProcedures } from "./proxy-router.js";
 
-export type RouterOptions = {
+type RouterOptions = {
   heartbeatMs: number;
   maxPendingBytes: number;
   /** Refuse event types outside the catalog (`EVENT_CATALOG_STRICT`). */
@@ -169,18 +170,13 @@ export function createAppRouter(options: RouterOptions) {
           userId: identity.userId,
           now: Date.now,
         });
-        const session = ctx.services.hub.open({
-          tenantId: identity.tenantId,
-          userId: identity.userId,
-          lastEventId: input?.lastEventId,
-          types: input?.types,
-          topics,
-          presence: input?.presence,
-          expiresAt: identity.exp * 1000,
-          tokenIds: identity.tokenIds,
-          issuedAt: identity.iat,
-          sink,
-        });
+        const session = ctx.services.hub.open(
+          openRequest(
+            identity,
+            { lastEventId: input?.lastEventId, types: input?.types, topics, presence: input?.presence },
+            sink,
+          ),
+        );
         const onAbort = () => {
           sink.end("client-gone");
           session.close();

@@ -1,7 +1,7 @@
 import type { z } from "zod";
 import type { EventDefinitions } from "./define-events.js";
 
-export type CatalogCheck =
+type CatalogCheck =
   | { ok: true; data: unknown }
   | { ok: false; reason: "schema"; issues: z.core.$ZodIssue[] }
   | { ok: false; reason: "unknown-type"; message: string };

@@ -2,8 +2,8 @@ import { z } from "zod";
 import type { EventCatalog } from "../events/index.js";
 
 /** Methods a typed operation may use: GET becomes a tRPC query, the others mutations. */
-export const operationMethods = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const;
-export type OperationMethod = (typeof operationMethods)[number];
+const operationMethods = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const;
+type OperationMethod = (typeof operationMethods)[number];
 
 type QueryScalar = string | number | boolean;
 
@@ -18,7 +18,7 @@ export type OperationInput = {
 };
 
 /** One catalog event as a publisher writes it: `type` and the `data` its schema accepts. */
-export type CatalogEventInput = {
+type CatalogEventInput = {
   [K in keyof EventCatalog & string]: { type: K; data: z.input<EventCatalog[K]["data"]> };
 }[keyof EventCatalog & string];
 
@@ -50,7 +50,7 @@ const NAME = /^[A-Za-z][A-Za-z0-9]*$/;
 const INPUT_PARTS = new Set(["params", "query", "body"]);
 
 /** The `{name}` placeholders of a path template, in order. */
-export function pathParamNames(path: string): string[] {
+function pathParamNames(path: string): string[] {
   return [...path.matchAll(PLACEHOLDER)].map((match) => match[1] as string);
 }
 

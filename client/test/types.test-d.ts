@@ -1,5 +1,5 @@
-// Type-level specification of the client (checked by `tsc -b`, which `npm run build`/`check` run;
-// the runtime part only makes vitest list it).
+// Type-level specification of the client: nothing runs. Vitest's typecheck reports each `it`
+// (vitest.config.ts, "client types"), and `tsc -b` (`npm run build` / `check`) checks it too.
 import type { EventEnvelope, PresenceEventData, PublishInput } from "@circl-bff/shared";
 import type { inferRouterInputs, inferRouterOutputs, TRPC_ERROR_CODE_KEY } from "@trpc/server";
 import { describe, expectTypeOf, it } from "vitest";

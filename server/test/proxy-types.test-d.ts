@@ -5,7 +5,8 @@ import { describe, expectTypeOf, it } from "vitest";
 import type { z } from "zod";
 import type { AppRouter } from "../src/app.js";
 
-// Compile-time checks (`tsc -b` type-checks this file): the manifest's schemas reach the client.
+// Compile-time checks, nothing runs (vitest's typecheck, "server types", and `tsc -b` check this
+// file): the manifest's schemas reach the client.
 describe("proxy.* types", () => {
   it("infer each operation's input and output from the manifest", () => {
     type Inputs = inferRouterInputs<AppRouter>["proxy"];
