@@ -97,6 +97,8 @@ export class Hub implements SessionOwner {
   private readonly channels = new Map<string, Channel>();
   /** Channels no stream uses, until they expire: the timer looks at these, not at every channel. */
   private readonly lingering = new Set<Channel>();
+  /** Set by `close()`: a stream that opens later is ended at once. */
+  private shutDown = false;
   private readonly sessions = new Set<StreamSession>();
   /**
    * History from the bus, enveloped and serialised once for the streams resuming together:
@@ -162,6 +164,13 @@ export class Hub implements SessionOwner {
     for (const channel of channels) channel.sessions.add(session);
     this.sessions.add(session);
     this.metrics.sseConnectionsActive.labels(transport).inc();
+    if (this.shutDown) {
+      // Its request came in before the shutdown, its stream opens after it (authentication and
+      // grants are awaited): end it like the others, or the server's close waits for it until
+      // the process is killed (the rolling-restart test under load found it).
+      session.end("shutdown");
+      return session;
+    }
     const epoch = this.bus.epoch;
     const head = this.bus.head();
     session.ready = this.catchUp(session, request, epoch, head, channels, keys).catch((error: unknown) => {
@@ -262,6 +271,7 @@ export class Hub implements SessionOwner {
 
   /** Ends every stream (graceful shutdown: clients reconnect to another instance). */
   close(): void {
+    this.shutDown = true;
     clearInterval(this.timer);
     for (const session of [...this.sessions]) session.end("shutdown");
     for (const channel of this.channels.values()) channel.unsubscribe();
