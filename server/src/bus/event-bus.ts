@@ -100,8 +100,13 @@ export interface EventBus {
    * `subscribe`, it splits history from live: every later event reaches the listener.
    */
   head(): number;
-  /** True while the bus can publish and deliver (drives `/ready`). */
+  /** True while the bus can publish and deliver. */
   isReady(): boolean;
+  /**
+   * Optional: what `/ready` reports, when it differs from `isReady()`. NATS rides out a failover
+   * (a reconnect to another node of the cluster) for a few seconds before it says not ready.
+   */
+  readyForTraffic?(): boolean;
   /**
    * Optional: resolves true once `head()` has reached `seq`, false when it cannot within
    * `timeoutMs` or `seq` was never handed out. Engines shared by several instances (NATS)

@@ -106,6 +106,14 @@ const MAX_HELD = 10_000;
 /** How often the live consumer's progress is checked, and how long it may sit behind the stream. */
 const LIVE_CHECK_MS = 1000;
 const LIVE_STALL_MS = 2000;
+/**
+ * How long the bus may be without a NATS connection, or with its live consumer stalled, before
+ * `/ready` says so. Losing one node of a cluster is a reconnect to another node within
+ * milliseconds and, at worst, a consumer replaced by the watchdog within seconds: were `/ready`
+ * to fail for that, a load balancer would drop every instance connected to the node at once (the
+ * topology test kills the stream leader's node under load). A real outage still shows after it.
+ */
+const READY_GRACE_MS = 3000;
 
 /**
  * The JetStream engine. One stream over `events.>`; positions are stream sequences and the
@@ -137,8 +145,11 @@ export class NatsBus implements EventBus {
   private live: ConsumerMessages | undefined;
   /** The live consumer's progress as the watchdog last saw it (see `checkLive`). */
   private progress = { seq: 0, since: 0 };
-  /** Behind the stream without progress for `LIVE_STALL_MS`: not ready until it moves again. */
+  /** Behind the stream without progress for `LIVE_STALL_MS`: replaced; not ready if it stays so (`READY_GRACE_MS`). */
   private stalled = false;
+  /** When the connection was lost and the consumer found stalled (for `READY_GRACE_MS`). */
+  private disconnectedAt = 0;
+  private stalledAt = 0;
   private checking = false;
   private watchdog: NodeJS.Timeout | undefined;
   private readonly backlogs = new Set<ConsumerMessages>();
@@ -235,8 +246,17 @@ export class NatsBus implements EventBus {
     return this.lastSeq;
   }
 
+  /** Connected and delivering right now. */
   isReady(): boolean {
     return this.connected && !this.closed && this.replaced === undefined && !this.stalled;
+  }
+
+  /** For `/ready`: a disconnect or a stall counts once it has lasted `READY_GRACE_MS`. */
+  readyForTraffic(): boolean {
+    if (this.closed || this.replaced !== undefined) return false;
+    const now = Date.now();
+    if (!this.connected && now - this.disconnectedAt >= READY_GRACE_MS) return false;
+    return !(this.stalled && now - this.stalledAt >= READY_GRACE_MS);
   }
 
   async waitForHead(seq: number, timeoutMs: number): Promise<boolean> {
@@ -555,6 +575,7 @@ export class NatsBus implements EventBus {
       }
       if (this.lastSeq !== this.progress.seq) return;
       if (Date.now() - this.progress.since < LIVE_STALL_MS) return;
+      if (!this.stalled) this.stalledAt = Date.now();
       this.stalled = true;
       this.options.metrics.natsLiveRestarts.inc();
       this.options.logger.warn(
@@ -683,6 +704,7 @@ export class NatsBus implements EventBus {
     void (async () => {
       for await (const status of this.nc.status()) {
         if (status.type === "disconnect") {
+          if (this.connected) this.disconnectedAt = Date.now();
           this.connected = false;
           this.options.logger.warn({ server: status.server }, "NATS disconnected");
         } else if (status.type === "reconnect") {
