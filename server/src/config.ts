@@ -185,6 +185,9 @@ const envSchema = z.object({
   REVOCATION_TTL_S: int(86_400, 1, "seconds"),
 });
 
+/** Every environment variable the gateway reads (deploy files are checked against it). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(envSchema.shape);
+
 const encoder = new TextEncoder();
 
 /**
