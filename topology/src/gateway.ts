@@ -35,8 +35,13 @@ export class GatewayInstance {
   /** Starts it and waits until `/ready` answers 200 (NATS connected, stream adopted). */
   async start(timeoutMs = 30_000): Promise<void> {
     this.process.start();
-    await this.process.waitForOutput(/Server listening at/, timeoutMs);
-    await this.waitReady(timeoutMs);
+    const exited = this.process.exited.then((exit) => {
+      throw new Error(
+        `${this.name} exited (${JSON.stringify(exit)}) while starting:\n${this.process.output.slice(-4000)}`,
+      );
+    });
+    exited.catch(() => undefined);
+    await Promise.race([this.waitReady(timeoutMs), exited]);
   }
 
   async waitReady(timeoutMs = 30_000): Promise<void> {

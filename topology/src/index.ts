@@ -10,3 +10,4 @@ export {
   type Topology,
   type TopologyOptions,
 } from "./topology.js";
+export { httpStatus, until } from "./wait.js";
