@@ -14,8 +14,8 @@ export type PublishOutcome = { n: number; status: string; id?: string; attempts:
 export class TickPublisher {
   /** Indexed by n - 1; filled as the answers come. */
   readonly outcomes: PublishOutcome[] = [];
-  /** Every non-200 answer on the way, by status (0: no answer). */
-  readonly retries = new Map<number, number>();
+  /** Every non-200 answer on the way, by status (0: no answer) and who answered (gateway or proxy). */
+  readonly retries = new Map<string, number>();
   private answered = 0;
   private stopped = false;
   private loop: Promise<void> | undefined;
@@ -76,7 +76,10 @@ export class TickPublisher {
         const answer = JSON.parse(response.body) as { status: string; id?: string };
         return { n, status: answer.status, ...(answer.id === undefined ? {} : { id: answer.id }), attempts };
       }
-      this.retries.set(response.status, (this.retries.get(response.status) ?? 0) + 1);
+      // The gateway answers in its JSON error shape; the proxy's own refusals are not JSON.
+      const from = response.status === 0 ? "" : response.body.startsWith("{") ? " gateway" : " proxy";
+      const key = `${response.status}${from}`;
+      this.retries.set(key, (this.retries.get(key) ?? 0) + 1);
       if (attempts >= 300)
         throw new Error(`publish ${n} failed ${attempts} times: ${response.status} ${response.body}`);
       await delay(50);
