@@ -35,6 +35,8 @@ process.stdout.write(
     `  curl --cacert ${ca} -X POST -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \\`,
     `       -d '{"type":"hello","data":{"text":"hi"},"to":"me"}' ${url}/events/publish`,
     `Demo page: ${url}/#token=${topology.devToken}`,
+    "Tokens for other users (the gateways' development JWT_SECRET):",
+    `  npx circl-bff token --sub alice --tenant acme --secret ${topology.jwtSecret}`,
     "",
     "Ctrl-C stops everything.",
     "",
