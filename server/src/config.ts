@@ -130,6 +130,9 @@ const envSchema = z.object({
   OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: otlpProtocol,
 });
 
+/** Every environment variable the gateway reads (deploy files are checked against it). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(envSchema.shape);
+
 const encoder = new TextEncoder();
 
 /**

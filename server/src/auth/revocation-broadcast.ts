@@ -1,6 +1,9 @@
 import type { EventBus, Unsubscribe } from "../bus/event-bus.js";
 import type { Revocation } from "./revocations.js";
 
+/** When a revocation broadcast after an outage is sent again (see `echo`). */
+const ECHO_DELAYS_MS = [2000, 5000];
+
 type RevocationBroadcastOptions = {
   /** Applies a revocation on this instance (revocation list, streams ended); idempotent. */
   apply: (revocation: Revocation) => void;
@@ -19,6 +22,7 @@ type RevocationBroadcastOptions = {
 export class RevocationBroadcast {
   private readonly pending: Revocation[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private readonly echoes = new Set<NodeJS.Timeout>();
   private readonly stopListening: Unsubscribe;
   private closed = false;
 
@@ -43,6 +47,8 @@ export class RevocationBroadcast {
   close(): void {
     this.closed = true;
     clearTimeout(this.timer);
+    for (const echo of this.echoes) clearTimeout(echo);
+    this.echoes.clear();
     this.stopListening();
   }
 
@@ -68,6 +74,23 @@ export class RevocationBroadcast {
     }
   }
 
+  /**
+   * A revocation held through an outage goes out as soon as this instance is back, which can be
+   * before the others have reconnected: the control channel is core NATS, and an instance not
+   * connected at that moment never sees it (a NATS restart of a few seconds showed it). Sent again
+   * a little later, it reaches them; applying it twice changes nothing.
+   */
+  private echo(revocation: Revocation): void {
+    for (const delayMs of ECHO_DELAYS_MS) {
+      const timer = setTimeout(() => {
+        this.echoes.delete(timer);
+        if (!this.closed && revocation.until > Date.now()) void this.send(revocation);
+      }, delayMs);
+      timer.unref();
+      this.echoes.add(timer);
+    }
+  }
+
   private schedule(): void {
     if (this.closed || this.timer !== undefined) return;
     this.timer = setTimeout(() => {
@@ -82,6 +105,7 @@ export class RevocationBroadcast {
       // Expired revocations need no broadcast: the tokens they revoke have expired too.
       if (next.until > Date.now() && !(await this.send(next))) break;
       this.pending.shift();
+      this.echo(next);
     }
     if (this.pending.length > 0) this.schedule();
   }

@@ -129,8 +129,14 @@ export interface EventBus {
    * `subscribe`, it splits history from live: every later event reaches the listener.
    */
   head(): number;
-  /** True while the bus can publish and deliver (drives `/ready`). */
+  /** True while the bus can publish and deliver. */
   isReady(): boolean;
+  /**
+   * Optional: what `/ready` reports, when it differs from `isReady()`. NATS rides out a failover
+   * (a reconnect to another node of the cluster, a leader election) for a few seconds before it
+   * says not ready.
+   */
+  readyForTraffic?(): boolean;
   /**
    * Optional, for engines whose subscriptions take effect asynchronously (NATS): resolves to a
    * position P such that every event of every key subscribed before the call is either stored

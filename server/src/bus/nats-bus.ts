@@ -34,6 +34,16 @@ export type NatsBusMetrics = LiveMetrics & {
   publishDlqSize: Settable;
 };
 
+/**
+ * How long the bus may be without a NATS connection, or with live delivery waiting for JetStream,
+ * before `/ready` says so. Losing one node of a cluster is a reconnect to another node within
+ * milliseconds and a leader election of a few seconds, during which the read-back after the
+ * reconnect waits: were `/ready` to fail for that, a load balancer would drop every instance
+ * connected to the node at once (the topology test kills the stream leader's node under load). A
+ * real outage still shows after it.
+ */
+const READY_GRACE_MS = { disconnected: 3000, waiting: 10_000 };
+
 export type NatsBusOptions = {
   servers: string[];
   stream: StreamSettings;
@@ -83,6 +93,7 @@ export class NatsBus implements EventBus {
   private replaced: string | undefined;
   /** The live head when the connection dropped: a reconnect reads back from there. */
   private headAtDisconnect = 0;
+  private disconnectedAt = 0;
   private checking: Promise<void> | undefined;
   private readonly controlListeners = new Set<(message: ControlMessage) => void>();
   private readonly subscriptions: Subscription[] = [];
@@ -155,8 +166,16 @@ export class NatsBus implements EventBus {
     return this.live.sync();
   }
 
+  /** Connected and delivering right now. */
   isReady(): boolean {
     return this.connected && !this.closed && this.replaced === undefined && !this.live.isStalled();
+  }
+
+  /** For `/ready`: a disconnect or live delivery waiting for JetStream counts once it lasts (`READY_GRACE_MS`). */
+  readyForTraffic(): boolean {
+    if (this.closed || this.replaced !== undefined) return false;
+    if (!this.connected && Date.now() - this.disconnectedAt >= READY_GRACE_MS.disconnected) return false;
+    return !this.live.isStalled(READY_GRACE_MS.waiting);
   }
 
   publish(key: StreamKey, event: OutgoingEvent, opts?: { msgId?: string }): Promise<BusPublishResult> {
@@ -266,7 +285,10 @@ export class NatsBus implements EventBus {
   private watch(): void {
     watchConnection(this.nc, {
       disconnected: (server) => {
-        if (this.connected) this.headAtDisconnect = this.live.head();
+        if (this.connected) {
+          this.headAtDisconnect = this.live.head();
+          this.disconnectedAt = Date.now();
+        }
         this.connected = false;
         this.options.logger.warn({ server }, "NATS disconnected");
       },

@@ -104,9 +104,9 @@ export class LiveDelivery {
     return this.feeds.size;
   }
 
-  /** A piece of catch-up work has been blocking live delivery for too long (JetStream unreachable). */
-  isStalled(): boolean {
-    return this.blocked > 0 && Date.now() - this.workSince > STALL_MS;
+  /** A piece of catch-up work has been blocking live delivery for `ms` (JetStream unreachable). */
+  isStalled(ms = STALL_MS): boolean {
+    return this.blocked > 0 && Date.now() - this.workSince > ms;
   }
 
   subscribe(key: StreamKey, listener: (event: BusEvent) => void): Unsubscribe {

@@ -28,7 +28,7 @@ export function registerOpsRoutes(
   app.get("/health", publicRoute, async () => ({ status: "ok" }));
 
   app.get("/ready", publicRoute, async (_request, reply) => {
-    const ready = deps.bus.isReady();
+    const ready = deps.bus.readyForTraffic?.() ?? deps.bus.isReady();
     const store = deps.rateLimitStore?.();
     return reply.code(ready ? 200 : 503).send({
       status: ready ? "ready" : "unavailable",

@@ -73,6 +73,8 @@ export class Hub implements SessionHub {
   private readonly channels = new Map<string, Channel>();
   /** Channels no stream uses, until they expire: the timer looks at these, not at every channel. */
   private readonly lingering = new Set<Channel>();
+  /** Set by `close()`: a stream that opens later is ended at once. */
+  private shutDown = false;
   private readonly sessions = new Set<StreamSession>();
   /**
    * History from the bus, enveloped and serialised once for the streams resuming together:
@@ -110,13 +112,15 @@ export class Hub implements SessionHub {
     const transport = sink.transport;
     const { tenantId, userId } = owner;
     const topics = [...new Set(request.topics ?? [])];
-    // The channels' own key objects: a stream keeps no copies of its own.
-    const channels = [
-      this.channelFor({ tenant: tenantId, user: userId }),
-      this.channelFor({ tenant: tenantId }),
-      ...topics.map((topic) => this.channelFor({ tenant: tenantId, topic })),
+    const wanted: StreamKey[] = [
+      { tenant: tenantId, user: userId },
+      { tenant: tenantId },
+      ...topics.map((topic) => ({ tenant: tenantId, topic })),
     ];
-    const keys = channels.map((channel) => channel.key);
+    // After shutdown no channel (and no bus subscription) is made for a stream that is ended at once.
+    const channels = this.shutDown ? [] : wanted.map((key) => this.channelFor(key));
+    // The channels' own key objects: a stream keeps no copies of its own.
+    const keys = this.shutDown ? wanted : channels.map((channel) => channel.key);
     const now = this.now();
     const maxDurationAt = now + this.options.maxConnectionMs;
     const expiresAt = request.expiresAt ?? Number.POSITIVE_INFINITY;
@@ -138,6 +142,13 @@ export class Hub implements SessionHub {
     for (const channel of channels) channel.sessions.add(session);
     this.sessions.add(session);
     this.metrics.sseConnectionsActive.labels(transport).inc();
+    if (this.shutDown) {
+      // Its request came in before the shutdown, its stream opens after it (authentication and
+      // grants are awaited): end it like the others, or the server's close waits for it until
+      // the process is killed (the rolling-restart test under load found it).
+      session.end("shutdown");
+      return session;
+    }
     const epoch = this.bus.epoch;
     const sync = this.bus.sync;
     if (sync === undefined || !this.needsSync(channels, request.lastEventId)) {
@@ -259,6 +270,7 @@ export class Hub implements SessionHub {
 
   /** Ends every stream (graceful shutdown: clients reconnect to another instance). */
   close(): void {
+    this.shutDown = true;
     clearInterval(this.timer);
     for (const session of [...this.sessions]) session.end("shutdown");
     for (const channel of this.channels.values()) channel.unsubscribe();
