@@ -42,7 +42,7 @@ export type NatsBusMetrics = LiveMetrics & {
  * connected to the node at once (the topology test kills the stream leader's node under load). A
  * real outage still shows after it.
  */
-const READY_GRACE_MS = { disconnected: 3000, waiting: 10_000 };
+const READY_GRACE_MS = { disconnected: 3000, waiting: 20_000 };
 
 export type NatsBusOptions = {
   servers: string[];

@@ -173,7 +173,17 @@ export class LiveDelivery {
     this.toEstablish.push(feed);
     if (!this.batching) {
       this.batching = true;
-      const setup = this.enqueue("subscribe", () => this.establish());
+      // The batch is taken when the set-up starts (later subscriptions queue their own) and kept
+      // across its retries.
+      let batch: Feed[] | undefined;
+      const setup = this.enqueue("subscribe", () => {
+        if (batch === undefined) {
+          this.batching = false;
+          batch = this.toEstablish;
+          this.toEstablish = [];
+        }
+        return this.establish(batch);
+      });
       this.latestSetup = setup;
       const done = () => {
         if (this.latestSetup === setup) this.latestSetup = undefined;
@@ -188,11 +198,7 @@ export class LiveDelivery {
    * stream's leader before its answer to a request sent after them); the stream's last sequence
    * read then splits what they will receive from what is already stored.
    */
-  private async establish(): Promise<number> {
-    // Later subscriptions queue a set-up of their own.
-    this.batching = false;
-    const batch = this.toEstablish;
-    this.toEstablish = [];
+  private async establish(batch: readonly Feed[]): Promise<number> {
     await this.nc.flush();
     const last = await this.options.streamLastSeq();
     for (const feed of batch) {
@@ -306,6 +312,7 @@ export class LiveDelivery {
     if (this.blocked++ === 0) this.workSince = Date.now();
     const run = this.work.then(async () => {
       this.workSince = Date.now();
+      this.options.logger.debug?.({ work: what, held: this.held.length - this.heldFrom }, "live delivery work starts");
       for (let attempt = 0; ; attempt++) {
         if (this.closed) throw new Error("the event bus is closed");
         try {
@@ -325,6 +332,10 @@ export class LiveDelivery {
   }
 
   private finished(): void {
+    this.options.logger.debug?.(
+      { ms: Date.now() - this.workSince, held: this.held.length - this.heldFrom },
+      "live delivery work done",
+    );
     this.workSince = Date.now();
     if (--this.blocked > 0 || this.closed) return;
     while (this.blocked === 0 && this.heldFrom < this.held.length) {
