@@ -1,7 +1,6 @@
 import type { Operation, OperationInput } from "@circl-bff/shared";
 import type { FastifyBaseLogger } from "fastify";
 import { IdempotencyStore, type StoredResponse } from "./idempotency-store.js";
-import type { OperationEmitter } from "./operation-events.js";
 import type { UpstreamClient } from "./upstream-client.js";
 import { classifyUpstreamError, FAILURE_MESSAGE } from "./upstream-errors.js";
 import { type CallerContext, gatewayHeaders } from "./upstream-headers.js";
@@ -44,6 +43,9 @@ export type OperationCall = {
 };
 
 export type OperationCaller = (call: OperationCall) => Promise<unknown>;
+
+/** Publishes what a successful operation `emits` (operation-events.ts); never fails the call (the upstream already changed). */
+export type OperationEmitter = (call: OperationCall, output: unknown) => Promise<void>;
 
 /** Fills `{name}` placeholders, percent-encoded; `.`/`..`/empty values would change the path's meaning. */
 function expandPath(template: string, params: OperationInput["params"]): string {

@@ -1,11 +1,7 @@
 import { checkEvent, describeIssues, type EventDefinitions } from "@circl-bff/shared";
 import type { EventBus } from "../bus/event-bus.js";
 import type { Metrics } from "../metrics.js";
-import { flushIfIdle } from "../stream/write-coalescer.js";
-import type { OperationCall } from "./operation-caller.js";
-
-/** Publishes what a successful operation `emits`; never fails the call (the upstream already changed). */
-export type OperationEmitter = (call: OperationCall, output: unknown) => Promise<void>;
+import type { OperationEmitter } from "./operation-caller.js";
 
 /**
  * The gateway announces a successful typed call itself: the operation's `emits` event goes to
@@ -38,7 +34,6 @@ export function createOperationEmitter(deps: {
         { tenant: call.caller.identity.tenantId },
         { type: event.type, data: check.data, correlationId: call.caller.requestId },
       );
-      if (deps.bus.deliversOnPublish) flushIfIdle();
       deps.metrics.eventsPublished.labels(result.status).inc();
     } catch (error) {
       call.log.warn({ err: error, operation: call.name, type: event.type }, "operation event not published");

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { defineEvents } from "../catalog/define-events.js";
-import { todoSchema } from "../operations/todos.js";
+import { todoSchema } from "../models/todo.js";
 
 /** Todos of the demo upstream, changed through the typed `proxy.*` calls. */
 export const todoEvents = defineEvents({

@@ -1,23 +1,15 @@
 import { z } from "zod";
+import { todoSchema } from "../models/todo.js";
 import { defineOperation, defineOperations } from "./define.js";
+
+const todoId = z.string().min(1).max(64);
+const title = z.string().trim().min(1).max(200);
 
 /**
  * The example manifest: the demo upstream's tenant-scoped todo list (server/src/demo-upstream).
  * A team adds its own operations the same way, in a file of its own, and spreads them into
  * `operations` (index.ts).
  */
-export const todoSchema = z.object({
-  id: z.string(),
-  title: z.string(),
-  done: z.boolean(),
-  createdBy: z.string(),
-  createdAt: z.string(),
-});
-export type Todo = z.infer<typeof todoSchema>;
-
-const todoId = z.string().min(1).max(64);
-const title = z.string().trim().min(1).max(200);
-
 export const todoOperations = defineOperations({
   listTodos: defineOperation({
     method: "GET",
