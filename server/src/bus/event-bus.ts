@@ -110,11 +110,6 @@ export type BusKind = keyof typeof BUS_KINDS;
 export interface EventBus {
   /** Which engine this is (a key of `BUS_KINDS`). */
   readonly kind: BusKind;
-  /**
-   * True when `publish` hands the event to this instance's subscribers before it resolves (the
-   * in-process bus); false when delivery comes back later from the engine (NATS).
-   */
-  readonly deliversOnPublish: boolean;
   /** Publishes that failed for good, when the engine keeps them (NATS). */
   readonly deadLetters?: DeadLetters;
   /**

@@ -31,7 +31,6 @@ type MemoryBusOptions = {
  */
 export class MemoryBus implements EventBus {
   readonly kind = "memory";
-  readonly deliversOnPublish = true;
   readonly epoch = randomBytes(6).toString("hex");
   private seq = 0;
   private closed = false;

@@ -82,7 +82,6 @@ export type NatsBusOptions = {
  */
 export class NatsBus implements EventBus {
   readonly kind = "nats";
-  readonly deliversOnPublish = false;
   readonly epoch: string;
   readonly deadLetters: DeadLetters;
   private readonly publisher: NatsPublisher;

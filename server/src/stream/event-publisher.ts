@@ -11,7 +11,6 @@ import { BusUnavailableError, type EventBus, EventTooLargeError } from "../bus/e
 import { formatEventId } from "../bus/position.js";
 import type { Metrics } from "../metrics.js";
 import { busTracing } from "../telemetry/bus-tracing.js";
-import { flushIfIdle } from "./write-coalescer.js";
 
 class ForbiddenError extends Error {
   readonly statusCode = 403;
@@ -92,9 +91,6 @@ export function createEventPublisher(bus: EventBus, metrics: Metrics, grants: To
     const result = await (busTracing === undefined
       ? bus.publish(key, event, options)
       : busTracing.publish(key, bus.kind, () => bus.publish(key, event, options)));
-    // The in-process bus has handed the event to this instance's streams: when the loop was
-    // idle, their frames leave now instead of after this call's answer (see `flushIfIdle`).
-    if (bus.deliversOnPublish) flushIfIdle();
     metrics.eventsPublished.labels(result.status).inc();
     if (result.status === "queued") return { requestId, status: "queued" };
     return { requestId, status: result.status, id: formatEventId(result.position.epoch, result.position.seq) };

@@ -11,6 +11,7 @@ import type { OpenRequest } from "./open-request.js";
 import { type StreamEvent, toPresenceEvent, toResetEvent, toStreamEvent } from "./stream-event.js";
 import { type SessionHub, StreamSession } from "./stream-session.js";
 import type { EndReason } from "./stream-sink.js";
+import { flushIfIdle } from "./write-coalescer.js";
 
 /** An event that cannot be serialised (e.g. nested too deeply for `JSON.stringify`): skipped. */
 export class UnframableEventError extends Error {
@@ -333,6 +334,10 @@ export class Hub implements SessionHub {
       if (event === undefined) return;
       buffer.push(event);
       for (const session of sessions) session.push(event);
+      // Handed to all its streams: when the loop was idle, the frames leave now instead of at
+      // the end of the turn (see `flushIfIdle`) — on the in-process bus, before the publish
+      // call's own answer.
+      flushIfIdle();
     });
     const channel: Channel = { id, key, buffer, sessions, unsubscribe, covered };
     this.channels.set(id, channel);
