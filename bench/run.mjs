@@ -141,8 +141,8 @@ const SCENARIOS = [
   {
     id: "fanout",
     title: "Fan-out",
-    description: `${n(1000)} streams of one tenant; ~200-byte broadcasts published through each server's API in a closed loop (up to 64 events per stream and 16 publish requests in flight); delivered events/s across all streams. gateway-nats-backend: the same loop, but a backend publishes to JetStream directly (the gateway only delivers). gateway-demo.message: the gateway publishing the catalog type demo.message (data {text} of the same size, validated once per publish) instead of the untyped bench type.`,
-    targets: [...STREAM_NAMES, "gateway-nats-backend", "gateway-demo.message"],
+    description: `${n(1000)} streams of one tenant; ~200-byte broadcasts published through each server's API in a closed loop (up to 64 events per stream and 16 publish requests in flight); delivered events/s across all streams. gateway-nats-backend: the same loop, but a backend publishes to JetStream directly (the gateway only delivers). gateway-demo.message: the gateway publishing the catalog type demo.message (data {text} of the same size, validated once per publish) instead of the untyped bench type. gateway-trpc-stream: the gateway with tRPC events.stream streams (GET /trpc/events.stream, as httpSubscriptionLink opens them) instead of the raw route.`,
+    targets: [...STREAM_NAMES, "gateway-nats-backend", "gateway-demo.message", "gateway-trpc-stream"],
     start: (name) => STREAM_TARGETS[name]({}),
     run: (t) => fanout(t, { streams: n(1000), warmupMs, durationMs }),
     columns: [
@@ -163,6 +163,10 @@ const SCENARIOS = [
       ratio("per CPU-second: gateway (NATS, backend) / gateway", "gateway-nats-backend", "gateway", "eventsPerCpuSec", [
         ">=",
         0.7,
+      ]),
+      ratio("gateway (tRPC events.stream) / gateway (raw route)", "gateway-trpc-stream", "gateway", "eventsPerSec", [
+        ">=",
+        0.9,
       ]),
       ratio("gateway (demo.message) / gateway (untyped)", "gateway-demo.message", "gateway", "eventsPerSec"),
       ratio(
@@ -226,8 +230,8 @@ const SCENARIOS = [
   {
     id: "idle",
     title: "Idle capacity",
-    description: `${n(10000)} idle streams with a heartbeat every 5 s: server RSS growth per stream, server CPU while idle.`,
-    targets: ["gateway", "naive", "socket.io", "better-sse"],
+    description: `${n(10000)} idle streams with a heartbeat every 5 s: server RSS growth per stream, server CPU while idle. gateway-trpc-stream: the gateway's streams are tRPC events.stream subscriptions.`,
+    targets: ["gateway", "naive", "socket.io", "better-sse", "gateway-trpc-stream"],
     start: (name) => STREAM_TARGETS[name]({ heartbeatMs: 5000 }),
     run: (t) => idle(t, { streams: n(10000), settleMs: quick ? 100 : 2000, durationMs: quick ? 300 : 10_000 }),
     columns: [
@@ -237,6 +241,13 @@ const SCENARIOS = [
     headline: { key: "rssPerStreamKB", label: "RSS per idle stream (KB)", lowerIsBetter: true, digits: 1 },
     ratios: [
       ratio("gateway / naive (KB per stream)", "gateway", "naive", "rssPerStreamKB", ["<=", 1.2]),
+      ratio(
+        "gateway (tRPC events.stream) / gateway (raw route), KB per stream",
+        "gateway-trpc-stream",
+        "gateway",
+        "rssPerStreamKB",
+        ["<=", 1.2],
+      ),
       ratio("gateway / Socket.IO (KB per stream)", "gateway", "socket.io", "rssPerStreamKB", ["<", 1.0]),
       ratio("gateway / better-sse (KB per stream)", "gateway", "better-sse", "rssPerStreamKB"),
     ],

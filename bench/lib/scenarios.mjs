@@ -38,7 +38,7 @@ async function settle(target) {
 }
 
 async function withStreams(target, streams, fn, request = target.streamRequest) {
-  const fleet = new Fleet({ marker: target.marker });
+  const fleet = new Fleet({ marker: target.marker, attachMarker: target.attachMarker });
   try {
     await fleet.open(streams, { kind: target.kind, port: target.port, request });
     await settle(target);
@@ -125,7 +125,7 @@ export async function fanout(target, { streams, warmupMs, durationMs, window = 6
  * events none of its clients follow. B's streams must receive nothing.
  */
 export async function twoInstances(target, { streams, otherStreams, warmupMs, durationMs }) {
-  const other = new Fleet({ marker: target.marker });
+  const other = new Fleet({ marker: target.marker, attachMarker: target.attachMarker });
   try {
     await other.open(otherStreams, { kind: "sse", port: target.other.port, request: target.otherStreamRequest });
     const a0 = cpuSeconds(target.proc.pid);

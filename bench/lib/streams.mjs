@@ -25,8 +25,12 @@ export class Fleet {
   /** The bytes that make a frame an event (`"t":` unless a target's events carry other data). */
   #marker;
 
-  constructor({ marker } = {}) {
+  /** The bytes of the frame that says the stream is attached (`connected` unless a target's differs). */
+  #attachMarker;
+
+  constructor({ marker, attachMarker } = {}) {
     this.#marker = marker === undefined ? T_MARK : Buffer.from(marker);
+    this.#attachMarker = attachMarker === undefined ? CONNECTED : Buffer.from(attachMarker);
   }
 
   /** Opens `count` streams, `concurrency` at a time, resolving when all are attached. */
@@ -74,7 +78,7 @@ export class Fleet {
         const end = buf.indexOf(FRAME_END, pos);
         if (end === -1) return pos;
         if (!this.#count(i, buf, pos, end) && !attached) {
-          const c = buf.indexOf(CONNECTED, pos);
+          const c = buf.indexOf(this.#attachMarker, pos);
           if (c !== -1 && c < end) {
             attached = true;
             this.attached++;

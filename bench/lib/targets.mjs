@@ -90,10 +90,18 @@ const DEMO_MARKER = '"text":';
  * The gateway under test: `node server/dist/main.js` with the bench environment. It publishes
  * through `POST /events/publish` (what a plain HTTP client uses, like the comparators'
  * `/publish`), or through tRPC's `events.publish` with `publishVia: "trpc"`. With
+ * `streamVia: "trpc"` its streams are tRPC's `events.stream` (`GET /trpc/events.stream`, what
+ * `httpSubscriptionLink` requests) instead of the raw route. With
  * `eventType: "demo.message"` it publishes the catalog type (validated at the door) instead of
  * the untyped `bench`, with the same-sized data (`demoMessageData`).
  */
-export async function startGateway({ heartbeatMs = 15_000, env = {}, publishVia = "raw", eventType = "bench" } = {}) {
+export async function startGateway({
+  heartbeatMs = 15_000,
+  env = {},
+  publishVia = "raw",
+  streamVia = "raw",
+  eventType = "bench",
+} = {}) {
   const demo = eventType === "demo.message";
   const port = await freePort();
   const nodeArgs = process.env.BENCH_GATEWAY_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
@@ -128,7 +136,12 @@ export async function startGateway({ heartbeatMs = 15_000, env = {}, publishVia 
     port,
     kind: "sse",
     bus: ready?.bus,
-    streamRequest: (i) => ({ path: "/events/stream", headers: bearer(i) }),
+    streamRequest:
+      streamVia === "trpc"
+        ? (i) => ({ path: "/trpc/events.stream", headers: bearer(i) })
+        : (i) => ({ path: "/events/stream", headers: bearer(i) }),
+    // tRPC's own `connected` event comes first; the stream is attached at the procedure's.
+    attachMarker: streamVia === "trpc" ? '"type":"connected"' : undefined,
     topicStreamRequest: (i, topics, presence = false) => ({
       path: `/events/stream?topics=${topics.join(",")}${presence ? "&presence=1" : ""}`,
       headers: topicBearer(i),
@@ -312,6 +325,7 @@ export const STREAM_TARGETS = {
   gateway: (opts) => startGateway(opts),
   "gateway-demo.message": (opts) => startGateway({ ...opts, eventType: "demo.message" }),
   "gateway-trpc": (opts) => startGateway({ ...opts, publishVia: "trpc" }),
+  "gateway-trpc-stream": (opts) => startGateway({ ...opts, streamVia: "trpc" }),
   "gateway-nats": startGatewayOnNats,
   "gateway-nats-backend": startGatewayOnNatsWithBackend,
   naive: (opts) => startComparator("naive.mjs", opts),

@@ -104,6 +104,7 @@ export async function registerRoutes(app: FastifyInstance, services: Services): 
       deadLetters: bus.deadLetters,
     },
     limiter: services.limiter,
+    stream: { maxTopicsPerStream: config.topics.maxPerStream, heartbeatMs: config.sse.heartbeatMs, now: services.now },
   });
   await registerRawProxy(app, {
     upstream: services.upstream,

@@ -1,5 +1,4 @@
 import { randomUUID } from "node:crypto";
-import type { OutgoingHttpHeaders, ServerResponse } from "node:http";
 import { eventTypeSchema, topicSchema } from "@circl-bff/shared";
 import type { FastifyInstance } from "fastify";
 import { TopicAuthUnavailableError, type TopicGrants, TopicNotAllowedError } from "../auth/topic-grants.js";
@@ -9,6 +8,7 @@ import { openRequest } from "../stream/open-request.js";
 import { SocketSink } from "../stream/socket-sink.js";
 import { requireIdentity } from "./authentication.js";
 import { sendError } from "./error-response.js";
+import { clientGone, openSseResponse } from "./sse-response.js";
 import { admitStream } from "./stream-auth.js";
 
 const SSE_HEADERS = {
@@ -20,21 +20,6 @@ const SSE_HEADERS = {
 
 /** Browsers wait this long before reconnecting a dropped `EventSource`. */
 const RETRY_MS = 2000;
-
-/** What `_header` holds once the real head is on the socket: Node only checks that it is set. */
-const HEAD_SENT = "HTTP/1.1 200 OK\r\n\r\n";
-
-/**
- * Node keeps the response head it built (`_header`, ~1.1 KB with the security and CORS headers)
- * for the response's lifetime, only to know that the head was sent. Once `flushHeaders()` has
- * handed it to the socket, a shared constant takes its place: the head is never written again
- * (`_headerSent` is set), and `headersSent`, `end()` and `writeHead` guards see a head as before.
- * The heap profile of 2,000 idle streams: 1,096 bytes per stream, the largest single item.
- */
-function releaseResponseHead(res: ServerResponse): void {
-  const internals = res as ServerResponse & { _header?: unknown; _headerSent?: unknown };
-  if (typeof internals._header === "string" && internals._headerSent === true) internals._header = HEAD_SENT;
-}
 
 /** The raw route's query string, as Fastify validates it (the OpenAPI document reuses it). */
 export const STREAM_QUERY_SCHEMA = {
@@ -103,18 +88,13 @@ export function registerStreamRoute(
         }
         throw error;
       }
+      // A client gone while its grants were asked for would never release the slot.
+      if (clientGone(reply)) return reply;
       const identity = admitStream(request, reply, deps.limiter);
       if (identity === undefined) return reply;
       const lastEventId = request.headers["last-event-id"] ?? request.query.lastEventId;
 
-      reply.hijack();
-      const res = reply.raw;
-      // Headers set by hooks (CORS, request id) live on the reply, not yet on the raw response.
-      res.writeHead(200, { ...(reply.getHeaders() as OutgoingHttpHeaders), ...SSE_HEADERS });
-      // The sink writes its chunks to the socket itself (see socket-sink.ts): the head goes first.
-      res.flushHeaders();
-      releaseResponseHead(res);
-      res.socket?.setNoDelay(true);
+      const res = openSseResponse(reply, SSE_HEADERS);
       const sink = new SocketSink(res, randomUUID(), sinkOptions);
       const session = deps.hub.open(
         openRequest(

@@ -1,11 +1,11 @@
 import type { ServerResponse } from "node:http";
 import { anonymousEventFrame, httpChunk, pingFrame, retryFrame } from "./sse-frame.js";
 import type { StreamEvent } from "./stream-event.js";
-import type { EndReason, StreamSink } from "./stream-sink.js";
+import type { EndReason, StreamSink, Transport } from "./stream-sink.js";
 import { type Flushable, flushSoon } from "./write-coalescer.js";
 
 /** The same for every stream of a route: one object, not a copy per stream. */
-type SocketSinkOptions = { readonly retryMs: number; readonly heartbeatMs: number; readonly now: () => number };
+export type SocketSinkOptions = { readonly retryMs: number; readonly heartbeatMs: number; readonly now: () => number };
 
 /**
  * The raw `GET /events/stream` transport. Frames are collected during one event-loop turn and
@@ -19,10 +19,10 @@ type SocketSinkOptions = { readonly retryMs: number; readonly heartbeatMs: numbe
  * socket after ours.
  */
 export class SocketSink implements StreamSink, Flushable {
-  readonly transport = "raw";
-  private lastWriteAt: number;
+  readonly transport: Transport = "raw";
+  protected lastWriteAt: number;
   /** Sent once in `connected`, then dropped. */
-  private clientId: string | undefined;
+  protected clientId: string | undefined;
   /** Frames waiting for the end of the turn: none, one, or several. */
   private batch: Buffer | Buffer[] | undefined;
   private batchBytes = 0;
@@ -32,7 +32,7 @@ export class SocketSink implements StreamSink, Flushable {
   constructor(
     private readonly res: ServerResponse,
     clientId: string,
-    private readonly options: SocketSinkOptions,
+    protected readonly options: SocketSinkOptions,
   ) {
     this.clientId = clientId;
     this.lastWriteAt = options.now();
@@ -102,7 +102,7 @@ export class SocketSink implements StreamSink, Flushable {
     } else socket.write(chunk ?? httpChunk(batch, bytes));
   }
 
-  private write(frame: Buffer, chunk?: Buffer): void {
+  protected write(frame: Buffer, chunk?: Buffer): void {
     if (this.res.writableEnded || this.res.destroyed) return;
     this.lastWriteAt = this.options.now();
     this.batchBytes += frame.length;

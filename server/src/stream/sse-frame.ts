@@ -8,7 +8,7 @@
  * head and the tail written and the `size` data bytes left to fill from `start`. The raw stream
  * writes its frames to the socket already framed (see `socket-sink.ts`).
  */
-function allocChunk(size: number): { chunk: Buffer; start: number } {
+export function allocChunk(size: number): { chunk: Buffer; start: number } {
   const head = `${size.toString(16)}\r\n`;
   const chunk = Buffer.allocUnsafe(head.length + size + 2);
   chunk.write(head, 0, "latin1");

@@ -9,6 +9,12 @@ import type { BusEvent } from "../bus/event-bus.js";
 import { formatEventId } from "../bus/position.js";
 import { chunkedAnonymousFrame, chunkedEventFrame } from "./sse-frame.js";
 
+/** A frame shared by every stream that sends it, with the same frame as one HTTP/1.1 chunk (`frame` a view into it). */
+export type SharedFrame = { readonly frame: Buffer; readonly chunk: Buffer };
+
+/** Which tRPC frame of an event: tracked (`id: <id>`), untracked, or untracked with `id: ` empty. */
+export type TrpcFrameKind = "tracked" | "untracked" | "untracked-cleared";
+
 /** One event as every stream needs it: built and serialised once, shared by all connections. */
 export type StreamEvent = {
   readonly seq: number;
@@ -21,6 +27,8 @@ export type StreamEvent = {
    * replayed, never compared with positions. `seq` is -1.
    */
   readonly untracked?: true;
+  /** Its frames in tRPC's wire format, built on first use by a tRPC stream (trpc-wire.ts). */
+  trpc?: { [kind in TrpcFrameKind]?: SharedFrame };
 };
 
 export function toStreamEvent(epoch: string, event: BusEvent): StreamEvent {

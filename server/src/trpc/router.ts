@@ -17,12 +17,12 @@ import { initTRPC, TRPCError, tracked } from "@trpc/server";
 import type { Revocation } from "../auth/revocations.js";
 import "../http/request-auth.js";
 import { z } from "zod";
-import { TopicAuthUnavailableError, TopicNotAllowedError } from "../auth/topic-grants.js";
 import { publishFailure } from "../stream/event-publisher.js";
 import { openRequest } from "../stream/open-request.js";
 import { QueueSink } from "../stream/queue-sink.js";
 import type { TrpcContext } from "./context.js";
 import { createProxyProcedures } from "./proxy-router.js";
+import { bearerFromConnectionParams, streamOptions, topicError, trpcSseOptions } from "./stream-options.js";
 
 type RouterOptions = {
   heartbeatMs: number;
@@ -33,23 +33,11 @@ type RouterOptions = {
   maxTopicsPerStream: number;
 };
 
-/** A topic grant refused or undecidable, as the tRPC error a client sees. */
-function topicError(error: unknown): TRPCError | undefined {
-  if (error instanceof TopicNotAllowedError) return new TRPCError({ code: "FORBIDDEN", message: error.message });
-  if (error instanceof TopicAuthUnavailableError) {
-    return new TRPCError({ code: "SERVICE_UNAVAILABLE", message: error.message, cause: error });
-  }
-  return undefined;
-}
-
 /** The typed API (contract section 7). No transformer: plain JSON on the wire. */
 export function createAppRouter(options: RouterOptions) {
   const t = initTRPC.context<TrpcContext>().create({
     isDev: false,
-    sse: {
-      ping: { enabled: true, intervalMs: options.heartbeatMs },
-      client: { reconnectAfterInactivityMs: options.heartbeatMs * 3 },
-    },
+    sse: trpcSseOptions(options.heartbeatMs),
     errorFormatter({ shape, error, ctx }) {
       const cause = error.cause as { issues?: unknown } | undefined;
       const issues = error.code === "BAD_REQUEST" && Array.isArray(cause?.issues) ? cause.issues : undefined;
@@ -147,36 +135,26 @@ export function createAppRouter(options: RouterOptions) {
     }),
     events: t.router({
       stream: authed.input(streamInputSchema).subscription(async function* ({ ctx, input, signal }) {
+        // Served by its own route (stream-route.ts); a request it refused or did not recognise
+        // comes here, and tRPC answers in its own format.
+        if (ctx.req.streamRefusal !== undefined) throw ctx.req.streamRefusal;
         const identity = ctx.identity;
-        const topics = [...new Set(input?.topics ?? [])];
-        if (topics.length > options.maxTopicsPerStream) {
-          throw new TRPCError({
-            code: "BAD_REQUEST",
-            message: `at most ${options.maxTopicsPerStream} topics per stream`,
-          });
-        }
-        // Grants are checked on every (re)connect: a revoked pattern or hook answer ends here.
-        try {
-          await ctx.services.grants.require(identity, topics, {
+        const stream = await streamOptions(
+          { grants: ctx.services.grants, maxTopicsPerStream: options.maxTopicsPerStream },
+          identity,
+          input,
+          {
             authorization: ctx.req.headers.authorization ?? bearerFromConnectionParams(ctx.req),
             requestId: ctx.requestId,
-          });
-        } catch (error) {
-          throw topicError(error) ?? error;
-        }
+          },
+        );
         const sink = new QueueSink(options.maxPendingBytes / 2, {
           clientId: randomUUID(),
           tenantId: identity.tenantId,
           userId: identity.userId,
           now: Date.now,
         });
-        const session = ctx.services.hub.open(
-          openRequest(
-            identity,
-            { lastEventId: input?.lastEventId, types: input?.types, topics, presence: input?.presence },
-            sink,
-          ),
-        );
+        const session = ctx.services.hub.open(openRequest(identity, stream, sink));
         const onAbort = () => {
           sink.end("client-gone");
           session.close();
@@ -229,15 +207,4 @@ export function createAppRouter(options: RouterOptions) {
 }
 
 /** `connectionParams: {token}` as the Authorization header a topic hook expects. */
-function bearerFromConnectionParams(req: { query: unknown }): string | undefined {
-  const raw = (req.query as { connectionParams?: unknown } | undefined)?.connectionParams;
-  if (typeof raw !== "string" || raw.length > 8192) return undefined;
-  try {
-    const token = (JSON.parse(raw) as { token?: unknown } | null)?.token;
-    return typeof token === "string" ? `Bearer ${token}` : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 export type AppRouter = ReturnType<typeof createAppRouter>;

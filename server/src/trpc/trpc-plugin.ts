@@ -1,4 +1,4 @@
-import { type FastifyTRPCPluginOptions, fastifyTRPCPlugin } from "@trpc/server/adapters/fastify";
+import { type FastifyTRPCPluginOptions, fastifyRequestHandler, fastifyTRPCPlugin } from "@trpc/server/adapters/fastify";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { AuthError, bearerChallenge } from "../auth/auth-error.js";
 import { admitStream } from "../http/stream-auth.js";
@@ -6,6 +6,7 @@ import type { ConnectionLimiter } from "../stream/connection-limiter.js";
 import { publishFailure } from "../stream/event-publisher.js";
 import type { TrpcContext, TrpcServices } from "./context.js";
 import type { AppRouter } from "./router.js";
+import { registerTrpcStreamRoute } from "./stream-route.js";
 
 /**
  * tRPC answers with a fetch `Response`; Fastify would pipe its body as a web stream: chunked
@@ -27,41 +28,52 @@ async function sendCompleteAnswersWhole(_request: FastifyRequest, reply: Fastify
 /**
  * Mounts the router at `/trpc`. Credentials were verified by the authentication hook;
  * `events.stream` is admitted (per-user stream limit, 401/429 as HTTP statuses) before tRPC
- * starts its response.
+ * starts its response, and served by its own route (stream-route.ts) with tRPC's handler behind.
  */
 export async function registerTrpc(
   app: FastifyInstance,
-  deps: { router: AppRouter; services: TrpcServices; limiter: ConnectionLimiter },
+  deps: {
+    router: AppRouter;
+    services: TrpcServices;
+    limiter: ConnectionLimiter;
+    stream: { maxTopicsPerStream: number; heartbeatMs: number; now: () => number };
+  },
 ): Promise<void> {
+  const trpcOptions = {
+    router: deps.router,
+    createContext: ({ req, res }): TrpcContext => ({ req, res, requestId: req.id, services: deps.services }),
+    // A publish the bus cannot take now says when to come back, as on `POST /events/publish`.
+    // An unauthenticated call gets the same `WWW-Authenticate` challenge as the raw routes.
+    responseMeta({ ctx, errors }) {
+      const headers: Record<string, string> = {};
+      const retryAfterS = errors.map((error) => publishFailure(error.cause)?.retryAfterS).find((s) => s !== undefined);
+      if (retryAfterS !== undefined) headers["retry-after"] = String(retryAfterS);
+      if (errors.some((error) => error.code === "UNAUTHORIZED")) {
+        headers["www-authenticate"] = bearerChallenge(ctx?.req.authError ?? new AuthError("missing"));
+      }
+      return { headers };
+    },
+    onError({ error, req, path }) {
+      if (error.code === "INTERNAL_SERVER_ERROR") req.log.error({ err: error, path }, "tRPC procedure failed");
+    },
+  } satisfies FastifyTRPCPluginOptions<AppRouter>["trpcOptions"];
   await app.register(
     async (scope) => {
+      // Other methods on the procedure's path (tRPC answers them), admitted like the route's GET.
       scope.addHook("preHandler", async (request, reply) => {
         if ((request.params as { path?: string }).path !== "events.stream") return;
         if (admitStream(request, reply, deps.limiter) === undefined) return reply;
       });
       scope.addHook("onSend", sendCompleteAnswersWhole);
-      await scope.register(fastifyTRPCPlugin, {
-        trpcOptions: {
-          router: deps.router,
-          createContext: ({ req, res }): TrpcContext => ({ req, res, requestId: req.id, services: deps.services }),
-          // A publish the bus cannot take now says when to come back, as on `POST /events/publish`.
-          // An unauthenticated call gets the same `WWW-Authenticate` challenge as the raw routes.
-          responseMeta({ ctx, errors }) {
-            const headers: Record<string, string> = {};
-            const retryAfterS = errors
-              .map((error) => publishFailure(error.cause)?.retryAfterS)
-              .find((s) => s !== undefined);
-            if (retryAfterS !== undefined) headers["retry-after"] = String(retryAfterS);
-            if (errors.some((error) => error.code === "UNAUTHORIZED")) {
-              headers["www-authenticate"] = bearerChallenge(ctx?.req.authError ?? new AuthError("missing"));
-            }
-            return { headers };
-          },
-          onError({ error, req, path }) {
-            if (error.code === "INTERNAL_SERVER_ERROR") req.log.error({ err: error, path }, "tRPC procedure failed");
-          },
-        },
-      } satisfies FastifyTRPCPluginOptions<AppRouter>);
+      registerTrpcStreamRoute(scope, {
+        hub: deps.services.hub,
+        limiter: deps.limiter,
+        grants: deps.services.grants,
+        ...deps.stream,
+        fallback: (request, reply) =>
+          fastifyRequestHandler({ ...trpcOptions, req: request, res: reply, path: "events.stream" }),
+      });
+      await scope.register(fastifyTRPCPlugin, { trpcOptions });
     },
     { prefix: "/trpc" },
   );
