@@ -271,8 +271,8 @@ const SCENARIOS = [
     id: "proxy",
     title: "Proxy",
     description:
-      "Small JSON GETs, 32 keep-alive connections in a closed loop: the upstream direct, a bare @fastify/http-proxy and the gateway's /api/* (both in front of the same upstream, which shares the server core; server CPU is the proxy's, or the upstream's for direct).",
-    targets: ["gateway", "fastify-http-proxy", "direct"],
+      "Small JSON GETs, 32 keep-alive connections in a closed loop: the upstream direct, a bare @fastify/http-proxy, the same with what a gateway needs (fastify-http-proxy-auth: the bearer JWT verified with jose on every request, client identity headers removed, x-tenant-id / x-user-id / x-request-id set) and the gateway's /api/* (all in front of the same upstream, which shares the server core; server CPU is the proxy's, or the upstream's for direct).",
+    targets: ["gateway", "fastify-http-proxy", "fastify-http-proxy-auth", "direct"],
     start: (name) => startProxyTarget(name),
     run: (t) => proxy(t, { connections: 32, warmupMs, durationMs }),
     columns: [
@@ -286,6 +286,13 @@ const SCENARIOS = [
         ">=",
         0.9,
       ]),
+      ratio(
+        "gateway / @fastify/http-proxy with auth and identity headers (requests/s)",
+        "gateway",
+        "fastify-http-proxy-auth",
+        "requestsPerSec",
+        [">=", 1.0],
+      ),
       ratio("gateway / direct (requests/s)", "gateway", "direct", "requestsPerSec"),
       { label: "gateway added p99 ms (vs direct)", a: "gateway", b: "direct", key: "p99Ms", difference: true },
       {

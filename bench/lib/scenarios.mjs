@@ -3,7 +3,7 @@ import { getLoad, httpJson } from "./http.mjs";
 import { cpuMeter, cpuSeconds, freePort, rssBytes, startProcess } from "./proc.mjs";
 import { quantile } from "./stats.mjs";
 import { Fleet } from "./streams.mjs";
-import { accessToken, SERVER_CORE, STREAM_TARGETS, startGateway, TENANT, topicBearer } from "./targets.mjs";
+import { accessToken, JWT_SECRET, SERVER_CORE, STREAM_TARGETS, startGateway, TENANT, topicBearer } from "./targets.mjs";
 import { seededRandom } from "./topics.mjs";
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -460,7 +460,7 @@ export async function startProxyTarget(name) {
     const gatewayOrProxy =
       name === "gateway"
         ? await startGateway({ env: { UPSTREAM_URL: upstreamUrl } })
-        : await startFastifyProxy(upstreamUrl);
+        : await startFastifyProxy(upstreamUrl, name === "fastify-http-proxy-auth");
     const port = gatewayOrProxy.port;
     const stop = async () => {
       await gatewayOrProxy.stop();
@@ -481,15 +481,18 @@ export async function startProxyTarget(name) {
   }
 }
 
-async function startFastifyProxy(upstreamUrl) {
+/** @fastify/http-proxy, bare or (`auth`) with JWT verification and the identity headers. */
+async function startFastifyProxy(upstreamUrl, auth) {
   const port = await freePort();
+  const bearer = { authorization: `Bearer ${await accessToken("u0")}` };
   const proc = await startProcess({
-    name: "fastify-http-proxy",
+    name: auth ? "fastify-http-proxy-auth" : "fastify-http-proxy",
     command: process.execPath,
     args: [new URL("../servers/fastify-proxy.mjs", import.meta.url).pathname],
     core: SERVER_CORE,
-    env: { PORT: String(port), UPSTREAM_URL: upstreamUrl },
-    ready: async () => (await httpJson(port, "GET", "/api/items/1", { timeoutMs: 2000 })).status === 200,
+    env: { PORT: String(port), UPSTREAM_URL: upstreamUrl, PROXY_AUTH: auth ? "1" : "0", JWT_SECRET },
+    ready: async () =>
+      (await httpJson(port, "GET", "/api/items/1", { timeoutMs: 2000, headers: bearer })).status === 200,
   });
   return Object.assign(proc, { port });
 }

@@ -73,10 +73,9 @@ export async function registerRoutes(app: FastifyInstance, services: Services): 
     rateLimitStore: limits.storeStatus,
   });
   registerTokenRoute(app, { streamTokens: services.streamTokens });
-  registerPublishRoute(app, {
-    publish: services.publish,
-    inputSchema: withCatalogCheck(publishInputSchema, eventCatalog, config.catalog.strict),
-  });
+  // `data` checked against the event catalog, once per publish, at both doors (the same schema).
+  const publishInput = withCatalogCheck(publishInputSchema, eventCatalog, config.catalog.strict);
+  registerPublishRoute(app, { publish: services.publish, inputSchema: publishInput });
   registerStreamRoute(app, {
     hub,
     limiter: services.limiter,
@@ -104,6 +103,7 @@ export async function registerRoutes(app: FastifyInstance, services: Services): 
       deadLetters: bus.deadLetters,
     },
     limiter: services.limiter,
+    publishInput,
     stream: { maxTopicsPerStream: config.topics.maxPerStream, heartbeatMs: config.sse.heartbeatMs, now: services.now },
   });
   await registerRawProxy(app, {

@@ -14,8 +14,8 @@ declare module "fastify" {
     identity?: Identity;
     /** Set by the authentication hook when credentials were missing or invalid. */
     authError?: AuthError;
-    /** `events.stream`'s own route refused the request; tRPC's handler answers it (trpc/stream-route.ts). */
-    streamRefusal?: Error;
+    /** A procedure's own route (trpc/stream-route.ts, trpc/publish-route.ts) refused the call; tRPC's handler answers it. */
+    refusal?: Error;
   }
   interface FastifyContextConfig {
     auth?: AuthMode;

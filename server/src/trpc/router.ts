@@ -137,7 +137,7 @@ export function createAppRouter(options: RouterOptions) {
       stream: authed.input(streamInputSchema).subscription(async function* ({ ctx, input, signal }) {
         // Served by its own route (stream-route.ts); a request it refused or did not recognise
         // comes here, and tRPC answers in its own format.
-        if (ctx.req.streamRefusal !== undefined) throw ctx.req.streamRefusal;
+        if (ctx.req.refusal !== undefined) throw ctx.req.refusal;
         const identity = ctx.identity;
         const stream = await streamOptions(
           { grants: ctx.services.grants, maxTopicsPerStream: options.maxTopicsPerStream },
@@ -176,6 +176,9 @@ export function createAppRouter(options: RouterOptions) {
         .output(publishResultSchema)
         .mutation(async ({ ctx, input }) => {
           try {
+            // Served by its own route (publish-route.ts); the failure of a call it made comes
+            // here, and tRPC answers in its own format.
+            if (ctx.req.refusal !== undefined) throw ctx.req.refusal;
             return await ctx.services.publish(ctx.identity, input, ctx.requestId, ctx.req.headers.authorization);
           } catch (error) {
             const failure = publishFailure(error);

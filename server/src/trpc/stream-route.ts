@@ -97,7 +97,7 @@ export function registerTrpcStreamRoute(
           requestId: request.id,
         });
       } catch (error) {
-        request.streamRefusal = error instanceof Error ? error : new Error(String(error));
+        request.refusal = error instanceof Error ? error : new Error(String(error));
         request.log.debug({ reason: "refused" }, "events.stream answered by tRPC's handler");
         return deps.fallback(request, reply);
       }

@@ -1,10 +1,13 @@
+import type { PublishInput } from "@circl-bff/shared";
 import { type FastifyTRPCPluginOptions, fastifyRequestHandler, fastifyTRPCPlugin } from "@trpc/server/adapters/fastify";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { z } from "zod";
 import { AuthError, bearerChallenge } from "../auth/auth-error.js";
 import { admitStream } from "../http/stream-auth.js";
 import type { ConnectionLimiter } from "../stream/connection-limiter.js";
 import { publishFailure } from "../stream/event-publisher.js";
 import type { TrpcContext, TrpcServices } from "./context.js";
+import { registerTrpcPublishRoute } from "./publish-route.js";
 import type { AppRouter } from "./router.js";
 import { registerTrpcStreamRoute } from "./stream-route.js";
 
@@ -36,6 +39,8 @@ export async function registerTrpc(
     router: AppRouter;
     services: TrpcServices;
     limiter: ConnectionLimiter;
+    /** `events.publish`'s input schema (the router's, with the catalog check). */
+    publishInput: z.ZodType<PublishInput>;
     stream: { maxTopicsPerStream: number; heartbeatMs: number; now: () => number };
   },
 ): Promise<void> {
@@ -65,13 +70,23 @@ export async function registerTrpc(
         if (admitStream(request, reply, deps.limiter) === undefined) return reply;
       });
       scope.addHook("onSend", sendCompleteAnswersWhole);
+      const fallback = (path: string) => (request: FastifyRequest, reply: FastifyReply) =>
+        fastifyRequestHandler({ ...trpcOptions, req: request, res: reply, path });
+      // The two procedures on the hot paths have routes of their own, with tRPC's handler behind.
+      // JSON bodies stay strings here, as in tRPC's plugin (which sets the same parser).
+      scope.removeContentTypeParser("application/json");
+      scope.addContentTypeParser("application/json", { parseAs: "string" }, (_request, body, done) => done(null, body));
       registerTrpcStreamRoute(scope, {
         hub: deps.services.hub,
         limiter: deps.limiter,
         grants: deps.services.grants,
         ...deps.stream,
-        fallback: (request, reply) =>
-          fastifyRequestHandler({ ...trpcOptions, req: request, res: reply, path: "events.stream" }),
+        fallback: fallback("events.stream"),
+      });
+      registerTrpcPublishRoute(scope, {
+        publish: deps.services.publish,
+        inputSchema: deps.publishInput,
+        fallback: fallback("events.publish"),
       });
       await scope.register(fastifyTRPCPlugin, { trpcOptions });
     },

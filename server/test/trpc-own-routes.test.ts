@@ -122,3 +122,59 @@ describe("events.stream's own route", () => {
     expect(logs.lines.filter((line) => line.reason === "refused")).toHaveLength(1);
   });
 });
+
+describe("events.publish's own route", () => {
+  /** A POST of `events.publish` as httpBatchLink (`batch`) or a plain client sends it. */
+  async function post(url: string, token: string | undefined, input: unknown, query = "") {
+    const batch = query.includes("batch=1");
+    const res = await fetch(`${url}/trpc/events.publish${query}`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+      },
+      body: JSON.stringify(batch ? { 0: input } : input),
+    });
+    return { status: res.status, headers: res.headers, body: (await res.json()) as unknown };
+  }
+  const withoutRequestIds = (body: unknown) =>
+    JSON.parse(
+      JSON.stringify(body)
+        .replace(/"requestId":"[^"]+"/g, '"requestId":"*"')
+        .replace(/"id":"[^"]+"/g, '"id":"*"'),
+    );
+
+  it("answers like tRPC's handler, single and batched, success and every refusal", async () => {
+    const logs = logCollector();
+    gw = await startGateway({}, { logStream: logs.stream });
+    const token = await gw.token({ sub: "alice" });
+    const cases: { name: string; token: string | undefined; input: unknown }[] = [
+      { name: "published", token, input: { type: "wire.test", data: { n: 1 }, to: "me" } },
+      { name: "forbidden", token, input: { type: "wire.test", data: null, to: "tenant" } },
+      { name: "invalid", token, input: { type: "reset", data: null, to: "me" } },
+      { name: "catalog", token, input: { type: "demo.message", data: { text: "" }, to: "me" } },
+      { name: "unauthenticated", token: undefined, input: { type: "wire.test", data: null, to: "me" } },
+    ];
+    for (const query of ["", "?batch=1"]) {
+      for (const c of cases) {
+        const viaRoute = await post(gw.url, c.token, c.input, query);
+        // An unknown query parameter (tRPC ignores it) makes the route hand the call to tRPC's handler.
+        const viaHandler = await post(gw.url, c.token, c.input, `${query === "" ? "?" : `${query}&`}handler=1`);
+        expect(viaRoute.status, `${c.name}${query}`).toBe(viaHandler.status);
+        expect(withoutRequestIds(viaRoute.body), `${c.name}${query}`).toEqual(withoutRequestIds(viaHandler.body));
+        for (const header of ["content-type", "www-authenticate", "retry-after"]) {
+          expect(viaRoute.headers.get(header), `${c.name}${query} ${header}`).toBe(viaHandler.headers.get(header));
+        }
+      }
+    }
+    const published = await post(gw.url, token, { type: "wire.test", data: { n: 2 }, to: "me" }, "?batch=1");
+    expect(published.body).toMatchObject([{ result: { data: { status: "published", id: expect.any(String) } } }]);
+
+    const answered = logs.lines.filter((line) => line.msg === "events.publish answered by tRPC's handler");
+    // Per query: five `handler=1` calls; the route's own unauthenticated, invalid and
+    // catalog-invalid calls (request); its forbidden call (refused, after trying once).
+    expect(answered.map((line) => line.reason).sort()).toEqual(
+      [...Array(16).fill("request"), ...Array(2).fill("refused")].sort(),
+    );
+  });
+});
