@@ -113,6 +113,7 @@ export async function createServices(config: Config, deps: ServiceDeps): Promise
       tickMs: Math.max(HUB_TICK_MIN_MS, Math.min(HUB_TICK_MAX_MS, Math.floor(config.sse.heartbeatMs / 4))),
       lingerMs: HUB_LINGER_MS,
       now,
+      flushWhenIdle: bus.kind === "memory",
       onError: (error) =>
         error instanceof UnframableEventError
           ? log.error({ seq: error.seq, type: error.type, err: error.cause }, "event cannot be framed, skipped")

@@ -47,6 +47,13 @@ type HubOptions = {
   onError?: (error: unknown) => void;
   /** Told when a stream on a topic opens and closes. */
   topicStreams?: TopicStreamObserver;
+  /**
+   * Nagle's rule for the event loop on delivery (`flushIfIdle`): on for a bus that delivers
+   * during the publish call (in-process), off for NATS, whose deliveries arrive in bursts with
+   * quiet turns between them — there the rule split writes and cost fan-out a fifth to a quarter
+   * (docs/bench.md, items 27 and 29).
+   */
+  flushWhenIdle?: boolean;
 };
 
 /** One stream key's live feed on this instance: its bus subscription, replay buffer and streams. */
@@ -329,6 +336,7 @@ export class Hub implements SessionHub {
       this.options.replayBufferSize,
       covered ? this.bus.head() : Number.MAX_SAFE_INTEGER,
     );
+    const flushWhenIdle = this.options.flushWhenIdle === true;
     const unsubscribe = this.bus.subscribe(key, (busEvent) => {
       const event = this.frame(this.bus.epoch, busEvent);
       if (event === undefined) return;
@@ -337,7 +345,7 @@ export class Hub implements SessionHub {
       // Handed to all its streams: when the loop was idle, the frames leave now instead of at
       // the end of the turn (see `flushIfIdle`) — on the in-process bus, before the publish
       // call's own answer.
-      flushIfIdle();
+      if (flushWhenIdle) flushIfIdle();
     });
     const channel: Channel = { id, key, buffer, sessions, unsubscribe, covered };
     this.channels.set(id, channel);
