@@ -1,24 +1,12 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { type Gateway, startGateway } from "./helpers/gateway.js";
+import { logCapture } from "./helpers/log-capture.js";
 
 let gw: Gateway | undefined;
 afterEach(async () => {
   await gw?.close();
   gw = undefined;
 });
-
-/** Log lines as JSON objects, collected from the gateway's pino destination. */
-function logCollector() {
-  const lines: Record<string, unknown>[] = [];
-  return {
-    lines,
-    stream: {
-      write(line: string) {
-        lines.push(JSON.parse(line) as Record<string, unknown>);
-      },
-    },
-  };
-}
 
 /** A GET on `events.stream` read as text until `until` holds; headers and body as received. */
 async function readStream(url: string, token: string, until: (body: string) => boolean) {
@@ -52,7 +40,7 @@ function normalised(body: string): string {
 
 describe("events.stream's own route", () => {
   it("serves httpSubscriptionLink requests with exactly the frames and headers tRPC's handler sends", async () => {
-    const logs = logCollector();
+    const logs = logCapture();
     gw = await startGateway({}, { logStream: logs.stream });
     const token = await gw.token({ sub: "alice", roles: ["admin"] });
     const first = await gw.publish(token, { type: "wire.test", data: { n: 0 }, to: "me" });
@@ -107,7 +95,7 @@ describe("events.stream's own route", () => {
   });
 
   it("leaves refusals to tRPC's handler: a topic not granted is tRPC's FORBIDDEN error event", async () => {
-    const logs = logCollector();
+    const logs = logCapture();
     gw = await startGateway({}, { logStream: logs.stream });
     const token = await gw.token({ sub: "alice", extra: { topics: ["order:*"] } });
     const input = encodeURIComponent(JSON.stringify({ topics: ["order:1", "doc.7"] }));
@@ -145,7 +133,7 @@ describe("events.publish's own route", () => {
     );
 
   it("answers like tRPC's handler, single and batched, success and every refusal", async () => {
-    const logs = logCollector();
+    const logs = logCapture();
     gw = await startGateway({}, { logStream: logs.stream });
     const token = await gw.token({ sub: "alice" });
     const cases: { name: string; token: string | undefined; input: unknown }[] = [

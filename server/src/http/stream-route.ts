@@ -36,18 +36,18 @@ export const STREAM_QUERY_SCHEMA = {
 
 type StreamQuery = { token?: string; lastEventId?: string; types?: string; topics?: string; presence?: string };
 
+/** What a stream route needs (the raw route and `events.stream`'s own route). */
+export type StreamRouteDeps = {
+  hub: Hub;
+  limiter: ConnectionLimiter;
+  grants: TopicGrants;
+  maxTopicsPerStream: number;
+  heartbeatMs: number;
+  now: () => number;
+};
+
 /** `GET /events/stream`: the plain `EventSource` transport over the hub. */
-export function registerStreamRoute(
-  app: FastifyInstance,
-  deps: {
-    hub: Hub;
-    limiter: ConnectionLimiter;
-    grants: TopicGrants;
-    maxTopicsPerStream: number;
-    heartbeatMs: number;
-    now: () => number;
-  },
-): void {
+export function registerStreamRoute(app: FastifyInstance, deps: StreamRouteDeps): void {
   const sinkOptions = { retryMs: RETRY_MS, heartbeatMs: deps.heartbeatMs, now: deps.now };
   app.get<{ Querystring: StreamQuery }>(
     "/events/stream",

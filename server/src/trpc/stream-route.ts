@@ -1,11 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { type StreamInput, streamInputSchema } from "@circl-bff/shared";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { TopicGrants } from "../auth/topic-grants.js";
 import { clientGone, openSseResponse } from "../http/sse-response.js";
 import { admitStream } from "../http/stream-auth.js";
-import type { ConnectionLimiter } from "../stream/connection-limiter.js";
-import type { Hub } from "../stream/hub.js";
+import type { StreamRouteDeps } from "../http/stream-route.js";
 import { openRequest } from "../stream/open-request.js";
 import { TrpcSocketSink } from "../stream/trpc-socket-sink.js";
 import { trpcConnectedFrame } from "../stream/trpc-wire.js";
@@ -66,15 +64,7 @@ function linkInput(request: FastifyRequest): { input: StreamInput; lastEventId: 
  */
 export function registerTrpcStreamRoute(
   scope: FastifyInstance,
-  deps: {
-    hub: Hub;
-    limiter: ConnectionLimiter;
-    grants: TopicGrants;
-    maxTopicsPerStream: number;
-    heartbeatMs: number;
-    now: () => number;
-    fallback: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
-  },
+  deps: StreamRouteDeps & { fallback: (request: FastifyRequest, reply: FastifyReply) => Promise<void> },
 ): void {
   const sinkOptions = { retryMs: 0, heartbeatMs: deps.heartbeatMs, now: deps.now };
   const connectedFrame = trpcConnectedFrame(trpcSseOptions(deps.heartbeatMs).client);
