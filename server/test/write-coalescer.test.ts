@@ -5,7 +5,10 @@ import { TopicGrants } from "../src/auth/topic-grants.js";
 import { MemoryBus } from "../src/bus/memory-bus.js";
 import { createMetrics } from "../src/metrics.js";
 import { createEventPublisher } from "../src/stream/event-publisher.js";
+import { Hub } from "../src/stream/hub.js";
+import { openRequest } from "../src/stream/open-request.js";
 import { type Flushable, flushIfIdle, flushSoon } from "../src/stream/write-coalescer.js";
+import { RecordingSink } from "./helpers/recording-sink.js";
 
 /** A target that records when it was flushed. */
 function target(name: string, log: string[]): Flushable {
@@ -65,36 +68,70 @@ describe("write coalescer", () => {
     expect(log).toEqual(["late"]);
   });
 
-  it("has a publish on the in-process bus write its frames before the call resolves when the loop is idle", async () => {
+  /** A hub on the in-process bus whose one stream queues each delivered frame as a raw sink does. */
+  async function hubWithStream(flushWhenIdle: boolean) {
     const bus = new MemoryBus({ historySize: 10 });
+    const hub = new Hub(
+      bus,
+      {
+        replayBufferSize: 10,
+        maxPendingBytes: 1 << 20,
+        maxConnectionMs: 60_000,
+        tickMs: 1000,
+        lingerMs: 1000,
+        flushWhenIdle,
+      },
+      createMetrics(),
+    );
     const publish = createEventPublisher(bus, createMetrics(), new TopicGrants({ cacheS: 0, timeoutMs: 1000 }));
     const log: string[] = [];
-    // What a raw stream's sink does with a delivered event: queue its frame for the end of the turn.
-    bus.subscribe({ tenant: "t1", user: "u1" }, (event) => flushSoon(target(`frame ${event.seq}`, log)));
     const identity: Identity = {
       userId: "u1",
       tenantId: "t1",
       roles: [],
       topics: [],
       via: "access",
-      exp: 0,
+      exp: Math.floor(Date.now() / 1000) + 600,
       iat: 0,
       tokenIds: [],
     };
-    const input = { type: "note", data: 1, to: "me" as const };
+    const sink = new RecordingSink();
+    // What a raw stream's sink does with a delivered event: queue its frame for the end of the turn.
+    sink.deliver = (event) => flushSoon(target(`frame ${event.seq}`, log));
+    const session = hub.open(openRequest(identity, {}, sink));
+    await session.ready;
+    const close = async () => {
+      hub.close();
+      await bus.close();
+    };
+    return { publish: () => publish(identity, { type: "note", data: 1, to: "me" }, "r"), log, close };
+  }
+
+  it("has a publish on the in-process bus write its frames before the call resolves when the loop is idle", async () => {
+    const { publish, log, close } = await hubWithStream(true);
     await quiet();
-    const first = await publish(identity, input, "r1");
+    const first = await publish();
     expect(first.status).toBe("published");
     expect(log).toEqual(["frame 1"]);
     // Two calls in one turn, one after the other (two requests read in one turn): the first
     // writes at once, the second's frame waits for the turn's end.
     await quiet();
-    await publish(identity, input, "r2");
+    await publish();
     expect(log).toEqual(["frame 1", "frame 2"]);
-    await publish(identity, input, "r3");
+    await publish();
     expect(log).toEqual(["frame 1", "frame 2"]);
     await endOfTurn();
     expect(log).toEqual(["frame 1", "frame 2", "frame 3"]);
-    await bus.close();
+    await close();
+  });
+
+  it("without flushWhenIdle (the NATS bus), every frame waits for the end of its turn", async () => {
+    const { publish, log, close } = await hubWithStream(false);
+    await quiet();
+    await publish();
+    expect(log).toEqual([]);
+    await endOfTurn();
+    expect(log).toEqual(["frame 1"]);
+    await close();
   });
 });
