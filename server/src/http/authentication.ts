@@ -19,11 +19,9 @@ function authMode(request: FastifyRequest, route: FastifyRequest["routeOptions"]
   return route.config.auth ?? "access";
 }
 
-/** The token a stream endpoint may take outside the header: `?token=` or tRPC connectionParams. */
-function urlToken(request: FastifyRequest): string | undefined {
-  const query = request.query as { token?: unknown; connectionParams?: unknown } | undefined;
-  if (typeof query?.token === "string") return query.token;
-  const raw = query?.connectionParams;
+/** The stream token of tRPC's `connectionParams` (`?connectionParams={"token":...}`), if any. */
+export function connectionParamsToken(request: FastifyRequest): string | undefined {
+  const raw = (request.query as { connectionParams?: unknown } | undefined)?.connectionParams;
   if (typeof raw !== "string" || raw.length > 8192) return undefined;
   try {
     const token = (JSON.parse(raw) as { token?: unknown } | null)?.token;
@@ -31,6 +29,12 @@ function urlToken(request: FastifyRequest): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The token a stream endpoint may take outside the header: `?token=` or tRPC connectionParams. */
+function urlToken(request: FastifyRequest): string | undefined {
+  const token = (request.query as { token?: unknown } | undefined)?.token;
+  return typeof token === "string" ? token : connectionParamsToken(request);
 }
 
 /**

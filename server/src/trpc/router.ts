@@ -209,5 +209,4 @@ export function createAppRouter(options: RouterOptions) {
   });
 }
 
-/** `connectionParams: {token}` as the Authorization header a topic hook expects. */
 export type AppRouter = ReturnType<typeof createAppRouter>;

@@ -1,5 +1,6 @@
 import type { StreamInput } from "@circl-bff/shared";
 import { TRPCError } from "@trpc/server";
+import type { FastifyRequest } from "fastify";
 import type { Identity } from "../auth/identity.js";
 import {
   type TopicAuthRequest,
@@ -7,6 +8,7 @@ import {
   type TopicGrants,
   TopicNotAllowedError,
 } from "../auth/topic-grants.js";
+import { connectionParamsToken } from "../http/authentication.js";
 import type { StreamOptions } from "../stream/open-request.js";
 
 /**
@@ -53,14 +55,8 @@ export async function streamOptions(
   return { lastEventId: input?.lastEventId, types: input?.types, topics, presence: input?.presence };
 }
 
-/** The stream token of tRPC's `connectionParams` (`{token}`), as an `Authorization` value. */
-export function bearerFromConnectionParams(req: { query: unknown }): string | undefined {
-  const raw = (req.query as { connectionParams?: unknown } | undefined)?.connectionParams;
-  if (typeof raw !== "string" || raw.length > 8192) return undefined;
-  try {
-    const token = (JSON.parse(raw) as { token?: unknown } | null)?.token;
-    return typeof token === "string" ? `Bearer ${token}` : undefined;
-  } catch {
-    return undefined;
-  }
+/** The stream token of tRPC's `connectionParams` as the `Authorization` value a topic hook is sent. */
+export function bearerFromConnectionParams(request: FastifyRequest): string | undefined {
+  const token = connectionParamsToken(request);
+  return token === undefined ? undefined : `Bearer ${token}`;
 }
