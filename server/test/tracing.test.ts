@@ -59,7 +59,16 @@ function ancestry(spans: ReceivedSpan[], span: ReceivedSpan): ReceivedSpan[] {
   }
 }
 
+/** The trace as a failure message shows it: one line per span, with its instance and parent. */
+function traceDump(spans: ReceivedSpan[]): string {
+  return spans
+    .map((s) => `${s.name} [kind ${s.kind}, ${String(s.resource["test.instance"])}] ${s.spanId} <- ${s.parentSpanId}`)
+    .join("\n");
+}
+
 const isPublish = (span: ReceivedSpan) => span.kind === SpanKind.PRODUCER && span.name.startsWith("publish ");
+const isPublishRequest = (span: ReceivedSpan) =>
+  span.kind === SpanKind.SERVER && span.attributes["http.route"] === "/events/publish";
 const isDelivery = (span: ReceivedSpan) => span.kind === SpanKind.CONSUMER && span.name.startsWith("deliver ");
 
 describe.skipIf(!suite.available)("OpenTelemetry traces (OTEL_EXPORTER_OTLP_ENDPOINT set)", () => {
@@ -74,23 +83,23 @@ describe.skipIf(!suite.available)("OpenTelemetry traces (OTEL_EXPORTER_OTLP_ENDP
     await Promise.all([onA.waitForData(1), onB.waitForData(1)]);
     expect([onA.envelopes()[0]?.id, onB.envelopes()[0]?.id]).toEqual([id, id]);
 
-    await receiver.waitFor(
-      () => receiver.trace(caller.traceId).filter(isDelivery).length >= 2,
-      10_000,
-      "a delivery span from each instance",
+    const spans = await receiver.waitForTrace(
+      caller.traceId,
+      caller.parentId,
+      (trace) => trace.some(isPublishRequest) && trace.some(isPublish) && trace.filter(isDelivery).length >= 2,
+      "the HTTP call, the publish and a delivery span from each instance",
     );
-    const spans = receiver.trace(caller.traceId);
 
     // The HTTP call on A continues the caller's trace.
-    const request = spans.find((s) => s.kind === SpanKind.SERVER && s.attributes["http.route"] === "/events/publish");
-    expect(request, spans.map((s) => s.name).join(", ")).toBeDefined();
+    const request = spans.find(isPublishRequest);
+    expect(request, traceDump(spans)).toBeDefined();
     expect(request?.parentSpanId).toBe(caller.parentId);
     expect(request?.resource["test.instance"]).toBe("a");
     expect(request?.resource["service.name"]).toBe("circl-bff");
 
     // One publish span, inside that call.
     const publishes = spans.filter(isPublish);
-    expect(publishes).toHaveLength(1);
+    expect(publishes, traceDump(spans)).toHaveLength(1);
     const publishSpan = publishes[0] as ReceivedSpan;
     expect(publishSpan.name).toBe("publish events.{tenant}.user.{user}");
     expect(publishSpan.resource["test.instance"]).toBe("a");
@@ -103,7 +112,7 @@ describe.skipIf(!suite.available)("OpenTelemetry traces (OTEL_EXPORTER_OTLP_ENDP
 
     // One delivery span per instance, each a child of the publish span (through NATS headers).
     const deliveries = spans.filter(isDelivery);
-    expect(deliveries.map((s) => s.resource["test.instance"]).sort()).toEqual(["a", "b"]);
+    expect(deliveries.map((s) => s.resource["test.instance"]).sort(), traceDump(spans)).toEqual(["a", "b"]);
     for (const delivery of deliveries) {
       expect(delivery.parentSpanId).toBe(publishSpan.spanId);
       expect(delivery.name).toBe("deliver events.{tenant}.user.{user}");
@@ -125,8 +134,12 @@ describe.skipIf(!suite.available)("OpenTelemetry traces (OTEL_EXPORTER_OTLP_ENDP
     const { id } = await publish(gw, bob, caller.traceparent, { type: "n", data: 2, to: "me" });
     await stream.waitForData(1);
 
-    await receiver.waitFor(() => receiver.trace(caller.traceId).some(isDelivery), 10_000, "the delivery span");
-    const spans = receiver.trace(caller.traceId);
+    const spans = await receiver.waitForTrace(
+      caller.traceId,
+      caller.parentId,
+      (trace) => trace.some(isPublishRequest) && trace.some(isPublish) && trace.some(isDelivery),
+      "the HTTP call, the publish and the delivery span",
+    );
     const publishSpan = spans.find(isPublish);
     const delivery = spans.find(isDelivery);
     expect(publishSpan?.attributes).toMatchObject({ "messaging.system": "memory", "messaging.message.id": id });
@@ -151,12 +164,12 @@ describe.skipIf(!suite.available)("OpenTelemetry traces (OTEL_EXPORTER_OTLP_ENDP
     const forwarded = String(upstream.requests[0]?.headers.traceparent);
     const [, traceId, clientSpanId] = /^00-([0-9a-f]{32})-([0-9a-f]{16})-0[01]$/.exec(forwarded) ?? [];
     expect(traceId, forwarded).toBe(caller.traceId);
-    await receiver.waitFor(
-      () => receiver.trace(caller.traceId).some((s) => s.spanId === clientSpanId),
-      10_000,
-      "the upstream call's span",
+    const spans = await receiver.waitForTrace(
+      caller.traceId,
+      caller.parentId,
+      (trace) => trace.some((s) => s.spanId === clientSpanId),
+      "the upstream call's span and its parents",
     );
-    const spans = receiver.trace(caller.traceId);
     const client = spans.find((s) => s.spanId === clientSpanId) as ReceivedSpan;
     expect(client.kind).toBe(SpanKind.CLIENT);
     expect(ancestry(spans, client).at(-1)?.parentSpanId).toBe(caller.parentId);

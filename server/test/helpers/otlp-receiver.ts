@@ -75,6 +75,28 @@ export class OtlpReceiver {
     return this.spans.filter((span) => span.traceId === traceId);
   }
 
+  /**
+   * Resolves once the trace's spans satisfy `wanted` and form one tree under the caller's span
+   * `rootParentId` (every parent received). Instances export in batches that may arrive in any
+   * order (a delivery span can leave before the HTTP span that caused it has ended), so a test
+   * waits for the whole trace, not only for the span it expects last.
+   */
+  waitForTrace(
+    traceId: string,
+    rootParentId: string,
+    wanted: (spans: ReceivedSpan[]) => boolean,
+    what: string,
+    timeoutMs = 10_000,
+  ): Promise<ReceivedSpan[]> {
+    const complete = () => {
+      const spans = this.trace(traceId);
+      const ids = new Set(spans.map((s) => s.spanId));
+      const connected = spans.every((s) => s.parentSpanId === rootParentId || ids.has(s.parentSpanId));
+      return connected && wanted(spans);
+    };
+    return this.waitFor(complete, timeoutMs, what).then(() => this.trace(traceId));
+  }
+
   /** Resolves once `check()` holds, re-checked on every export received; rejects after `timeoutMs`. */
   waitFor(check: () => boolean, timeoutMs = 10_000, what = "spans"): Promise<void> {
     if (check()) return Promise.resolve();
